@@ -1,0 +1,7 @@
+/**
+ * mako-level: an embedded, replicated key-value store for Node.js.
+ *
+ * @packageDocumentation
+ */
+export { MakoError, AssertionError, assert } from './lib/errors.js'
+export type { MakoErrorOptions } from './lib/errors.js'
