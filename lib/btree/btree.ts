@@ -1,0 +1,494 @@
+/**
+ * A copy-on-write B+tree over byte keys.
+ *
+ * Each entry is one `Uint8Array` holding the key bytes followed by the value
+ * bytes; the leaf keeps the key length beside it. One object per entry (and
+ * not two) is what keeps a million entries under 300 bytes each: a typed
+ * array costs about 90 bytes of header before its first byte.
+ *
+ * Snapshots are O(1): {@link BTree.freeze} hands out the current root and
+ * moves the tree to a new epoch. A node belongs to the epoch that made it and
+ * is written in place only by that epoch; a write that reaches a node of an
+ * older epoch copies it first, so every path touched after a snapshot is
+ * copied once and a frozen root never changes. Without open snapshots, writes
+ * are in place and allocate nothing but the entry.
+ *
+ * Complexity: get, set and delete are O(log n) node visits, each with a
+ * binary search over at most `leafSize` or `branchSize` slots; a cursor step
+ * is O(1) amortised.
+ *
+ * @module
+ * @internal
+ */
+
+import { assert } from '../errors.js'
+import { SLICE_BYTES, compareFrom, slice } from './compare.js'
+
+/** Default maximum entries in a leaf. */
+export const LEAF_SIZE_DEFAULT = 64
+/** Default maximum children of a branch. */
+export const BRANCH_SIZE_DEFAULT = 64
+
+let nextEpoch = 1
+
+/**
+ * A leaf: entries in key order, with their key lengths and key slices in
+ * parallel arrays (arrays of small numbers stay unboxed in V8).
+ * @internal
+ */
+export class Leaf {
+  readonly isLeaf = true as const
+  constructor (
+    public ents: Uint8Array[],
+    public klens: number[],
+    public slices: number[],
+    public epoch: number
+  ) {}
+
+  get length (): number { return this.ents.length }
+}
+
+/**
+ * A branch: `kids[i]` holds keys in `[keys[i-1], keys[i])`. Separators are
+ * copies of key bytes, never references to entries, so a deleted entry is not
+ * kept alive by a separator.
+ * @internal
+ */
+export class Branch {
+  readonly isLeaf = false as const
+  constructor (
+    public keys: Uint8Array[],
+    public slices: number[],
+    public kids: Node[],
+    public epoch: number
+  ) {}
+
+  get length (): number { return this.kids.length }
+}
+
+/** A tree node. @internal */
+export type Node = Leaf | Branch
+
+/** Node size limits. @internal */
+export interface BTreeOptions {
+  /** Maximum entries in a leaf (at least 4). */
+  leafSize?: number
+  /** Maximum children of a branch (at least 4). */
+  branchSize?: number
+}
+
+/**
+ * An immutable view of a tree at one moment: its root and size. Reading it
+ * is safe while the tree goes on changing.
+ * @internal
+ */
+export interface Frozen {
+  readonly root: Node
+  readonly size: number
+}
+
+/**
+ * Position of `key` in a leaf: its index if present, else `~insertionPoint`.
+ * @internal
+ */
+export function leafSearch (leaf: Leaf, key: Uint8Array, klen: number, s: number): number {
+  const slices = leaf.slices
+  let lo = 0
+  let hi = slices.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const ms = slices[mid]!
+    // Numbers first: the slice settles almost every step without touching
+    // the entry's bytes (one less pointer chase per step).
+    const c = ms < s ? -1 : ms > s ? 1 : compareFrom(leaf.ents[mid]!, leaf.klens[mid]!, key, klen, SLICE_BYTES)
+    if (c < 0) lo = mid + 1
+    else if (c > 0) hi = mid
+    else return mid
+  }
+  return ~lo
+}
+
+/**
+ * Index of the child of `branch` whose range holds `key`: the number of
+ * separators at or below it.
+ * @internal
+ */
+export function childIndex (branch: Branch, key: Uint8Array, klen: number, s: number): number {
+  const slices = branch.slices
+  let lo = 0
+  let hi = slices.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const ms = slices[mid]!
+    let c: number
+    if (ms !== s) c = ms < s ? -1 : 1
+    else {
+      const sep = branch.keys[mid]!
+      c = compareFrom(sep, sep.length, key, klen, SLICE_BYTES)
+    }
+    if (c <= 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * The tree. Not safe to share across writers; the store serialises writes.
+ * @internal
+ */
+export class BTree {
+  root: Node
+  size = 0
+  epoch: number
+  readonly leafSize: number
+  readonly branchSize: number
+  // Out-parameters of the recursive insert, kept on the instance so a split
+  // allocates no result object (inserts are the hottest write path).
+  private splitNode: Node | null = null
+  private splitKey: Uint8Array | null = null
+  private splitSlice = 0
+  private replaced: Uint8Array | undefined = undefined
+
+  constructor (options: BTreeOptions = {}) {
+    this.leafSize = options.leafSize ?? LEAF_SIZE_DEFAULT
+    this.branchSize = options.branchSize ?? BRANCH_SIZE_DEFAULT
+    assert(this.leafSize >= 4 && this.branchSize >= 4, 'node sizes must be at least 4')
+    this.epoch = nextEpoch++
+    this.root = new Leaf([], [], [], this.epoch)
+  }
+
+  /**
+   * Builds a tree from entries already in strictly ascending key order, in
+   * O(n): leaves are filled to 3/4 so the first writes after a load do not
+   * split every leaf.
+   */
+  static fromSorted (ents: Uint8Array[], klens: number[], options: BTreeOptions = {}): BTree {
+    const tree = new BTree(options)
+    const n = ents.length
+    if (n === 0) return tree
+    const epoch = tree.epoch
+    const per = Math.max(2, Math.floor(tree.leafSize * 3 / 4))
+    let level: Node[] = []
+    let mins: Uint8Array[] = []
+    for (let i = 0; i < n; i += per) {
+      let end = Math.min(n, i + per)
+      // Never leave a last leaf under half full: share with the one before.
+      if (n - end > 0 && n - end < per / 2) end = Math.ceil((i + n) / 2)
+      const e = ents.slice(i, end)
+      const k = klens.slice(i, end)
+      const s = new Array<number>(e.length)
+      for (let j = 0; j < e.length; j++) s[j] = slice(e[j]!, k[j]!)
+      level.push(new Leaf(e, k, s, epoch))
+      mins.push(e[0]!.slice(0, k[0]!))
+      if (end !== i + per) i = end - per
+    }
+    const fan = Math.max(2, Math.floor(tree.branchSize * 3 / 4))
+    while (level.length > 1) {
+      const up: Node[] = []
+      const upMins: Uint8Array[] = []
+      for (let i = 0; i < level.length; i += fan) {
+        let end = Math.min(level.length, i + fan)
+        if (level.length - end > 0 && level.length - end < fan / 2) end = Math.ceil((i + level.length) / 2)
+        const kids = level.slice(i, end)
+        const keys = mins.slice(i + 1, end)
+        up.push(new Branch(keys, keys.map((key) => slice(key, key.length)), kids, epoch))
+        upMins.push(mins[i]!)
+        if (end !== i + fan) i = end - fan
+      }
+      level = up
+      mins = upMins
+    }
+    tree.root = level[0]!
+    tree.size = n
+    return tree
+  }
+
+  /**
+   * The current root and size, frozen: later writes copy what they touch.
+   * O(1).
+   */
+  freeze (): Frozen {
+    this.epoch = nextEpoch++
+    return { root: this.root, size: this.size }
+  }
+
+  /** Removes every entry, in O(1). Frozen views keep what they had. */
+  clear (): void {
+    this.epoch = nextEpoch++
+    this.root = new Leaf([], [], [], this.epoch)
+    this.size = 0
+  }
+
+  /** The entry for `key` (key bytes then value bytes), or undefined. */
+  get (key: Uint8Array): Uint8Array | undefined {
+    return lookup(this.root, key)
+  }
+
+  /**
+   * Inserts or replaces the entry for `key`. `entry` must begin with the
+   * bytes of `key`; the tree keeps it, so it must not change afterwards.
+   *
+   * @returns the entry it replaced, or undefined if the key is new.
+   */
+  set (key: Uint8Array, entry: Uint8Array): Uint8Array | undefined {
+    const klen = key.length
+    this.replaced = undefined
+    const root = this.insert(this.root, key, klen, slice(key, klen), entry)
+    if (this.splitNode !== null) {
+      const right = this.splitNode
+      const sep = this.splitKey!
+      this.root = new Branch([sep], [this.splitSlice], [root, right], this.epoch)
+      this.splitNode = null
+      this.splitKey = null
+    } else {
+      this.root = root
+    }
+    if (this.replaced === undefined) this.size++
+    return this.replaced
+  }
+
+  /**
+   * Removes the entry for `key`.
+   *
+   * @returns the entry removed, or undefined if there was none.
+   */
+  delete (key: Uint8Array): Uint8Array | undefined {
+    const klen = key.length
+    this.replaced = undefined
+    const root = this.remove(this.root, key, klen, slice(key, klen))
+    if (root === null) return undefined
+    // A branch left with one child gives its place to that child, so the
+    // tree shrinks from the top as it grew.
+    this.root = !root.isLeaf && root.kids.length === 1 ? root.kids[0]! : root
+    this.size--
+    return this.replaced
+  }
+
+  private leafFor (node: Leaf): Leaf {
+    if (node.epoch === this.epoch) return node
+    return new Leaf(node.ents.slice(), node.klens.slice(), node.slices.slice(), this.epoch)
+  }
+
+  private branchFor (node: Branch): Branch {
+    if (node.epoch === this.epoch) return node
+    return new Branch(node.keys.slice(), node.slices.slice(), node.kids.slice(), this.epoch)
+  }
+
+  private insert (node: Node, key: Uint8Array, klen: number, s: number, entry: Uint8Array): Node {
+    if (node.isLeaf) {
+      const i = leafSearch(node, key, klen, s)
+      const leaf = this.leafFor(node)
+      if (i >= 0) {
+        this.replaced = leaf.ents[i]
+        leaf.ents[i] = entry
+        return leaf
+      }
+      const at = ~i
+      leaf.ents.splice(at, 0, entry)
+      leaf.klens.splice(at, 0, klen)
+      leaf.slices.splice(at, 0, s)
+      if (leaf.ents.length > this.leafSize) this.splitLeaf(leaf)
+      return leaf
+    }
+    const ci = childIndex(node, key, klen, s)
+    const child = node.kids[ci]!
+    const kid = this.insert(child, key, klen, s, entry)
+    const right = this.splitNode
+    if (kid === child && right === null) return node
+    const branch = this.branchFor(node)
+    branch.kids[ci] = kid
+    if (right !== null) {
+      branch.kids.splice(ci + 1, 0, right)
+      branch.keys.splice(ci, 0, this.splitKey!)
+      branch.slices.splice(ci, 0, this.splitSlice)
+      this.splitNode = null
+      this.splitKey = null
+      if (branch.kids.length > this.branchSize) this.splitBranch(branch)
+    }
+    return branch
+  }
+
+  private splitLeaf (leaf: Leaf): void {
+    const half = leaf.ents.length >>> 1
+    const right = new Leaf(leaf.ents.splice(half), leaf.klens.splice(half), leaf.slices.splice(half), this.epoch)
+    this.splitNode = right
+    this.splitKey = right.ents[0]!.slice(0, right.klens[0]!)
+    this.splitSlice = right.slices[0]!
+  }
+
+  private splitBranch (branch: Branch): void {
+    const half = branch.kids.length >>> 1
+    const kids = branch.kids.splice(half)
+    // The separator between the halves moves up; the right half keeps the
+    // separators after it.
+    const keys = branch.keys.splice(half - 1)
+    const slices = branch.slices.splice(half - 1)
+    this.splitKey = keys.shift()!
+    this.splitSlice = slices.shift()!
+    this.splitNode = new Branch(keys, slices, kids, this.epoch)
+  }
+
+  /** Returns the node to put in the parent's place, or null if absent. */
+  private remove (node: Node, key: Uint8Array, klen: number, s: number): Node | null {
+    if (node.isLeaf) {
+      const i = leafSearch(node, key, klen, s)
+      if (i < 0) return null
+      const leaf = this.leafFor(node)
+      this.replaced = leaf.ents[i]
+      leaf.ents.splice(i, 1)
+      leaf.klens.splice(i, 1)
+      leaf.slices.splice(i, 1)
+      return leaf
+    }
+    const ci = childIndex(node, key, klen, s)
+    const kid = this.remove(node.kids[ci]!, key, klen, s)
+    if (kid === null) return null
+    const branch = this.branchFor(node)
+    branch.kids[ci] = kid
+    // A branch needs two children to stay a branch, a leaf one entry.
+    const min = kid.isLeaf ? Math.max(1, this.leafSize >>> 2) : Math.max(2, this.branchSize >>> 2)
+    if (kid.length < min && branch.kids.length > 1) this.rebalance(branch, ci)
+    return branch
+  }
+
+  /**
+   * Refills the underfull child `ci` of `branch` from a neighbour: merge when
+   * both fit in one node, otherwise move entries across to even them out.
+   */
+  private rebalance (branch: Branch, ci: number): void {
+    const li = ci > 0 ? ci - 1 : ci
+    const ri = li + 1
+    const left = branch.kids[li]!
+    const right = branch.kids[ri]!
+    if (left.isLeaf && right.isLeaf) {
+      const l = this.leafFor(left)
+      const r = this.leafFor(right)
+      if (l.ents.length + r.ents.length <= this.leafSize) {
+        l.ents.push(...r.ents)
+        l.klens.push(...r.klens)
+        l.slices.push(...r.slices)
+        branch.kids.splice(ri, 1)
+        branch.keys.splice(li, 1)
+        branch.slices.splice(li, 1)
+        branch.kids[li] = l
+        return
+      }
+      const total = l.ents.length + r.ents.length
+      const want = total >>> 1
+      if (l.ents.length < want) {
+        const n = want - l.ents.length
+        l.ents.push(...r.ents.splice(0, n))
+        l.klens.push(...r.klens.splice(0, n))
+        l.slices.push(...r.slices.splice(0, n))
+      } else {
+        const n = l.ents.length - want
+        r.ents.unshift(...l.ents.splice(want, n))
+        r.klens.unshift(...l.klens.splice(want, n))
+        r.slices.unshift(...l.slices.splice(want, n))
+      }
+      branch.kids[li] = l
+      branch.kids[ri] = r
+      branch.keys[li] = r.ents[0]!.slice(0, r.klens[0]!)
+      branch.slices[li] = r.slices[0]!
+      return
+    }
+    assert(!left.isLeaf && !right.isLeaf, 'siblings are at the same height')
+    const l = this.branchFor(left)
+    const r = this.branchFor(right)
+    // The parent's separator between them comes down between their keys.
+    const sep = branch.keys[li]!
+    const sepSlice = branch.slices[li]!
+    if (l.kids.length + r.kids.length <= this.branchSize) {
+      l.keys.push(sep, ...r.keys)
+      l.slices.push(sepSlice, ...r.slices)
+      l.kids.push(...r.kids)
+      branch.kids.splice(ri, 1)
+      branch.keys.splice(li, 1)
+      branch.slices.splice(li, 1)
+      branch.kids[li] = l
+      return
+    }
+    const keys = [...l.keys, sep, ...r.keys]
+    const slices = [...l.slices, sepSlice, ...r.slices]
+    const kids = [...l.kids, ...r.kids]
+    const half = kids.length >>> 1
+    l.kids = kids.slice(0, half)
+    l.keys = keys.slice(0, half - 1)
+    l.slices = slices.slice(0, half - 1)
+    r.kids = kids.slice(half)
+    r.keys = keys.slice(half)
+    r.slices = slices.slice(half)
+    branch.keys[li] = keys[half - 1]!
+    branch.slices[li] = slices[half - 1]!
+    branch.kids[li] = l
+    branch.kids[ri] = r
+  }
+}
+
+/**
+ * The entry for `key` under `root`, or undefined. Reads only, so it works on
+ * live and frozen roots alike.
+ * @internal
+ */
+export function lookup (root: Node, key: Uint8Array): Uint8Array | undefined {
+  const klen = key.length
+  const s = slice(key, klen)
+  let node = root
+  while (!node.isLeaf) node = node.kids[childIndex(node, key, klen, s)]!
+  const i = leafSearch(node, key, klen, s)
+  return i >= 0 ? node.ents[i] : undefined
+}
+
+/**
+ * Checks every structural invariant in O(n) and returns the entry count:
+ * keys strictly ascending across the whole tree, separators bounding their
+ * subtrees, slices matching their keys, node sizes within limits, all leaves
+ * at one depth. Throws an {@link AssertionError} naming the first violation.
+ * @internal
+ */
+export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, branchSize = BRANCH_SIZE_DEFAULT): number {
+  if (tree instanceof BTree) {
+    leafSize = tree.leafSize
+    branchSize = tree.branchSize
+  }
+  let prev: Uint8Array | null = null
+  let prevLen = 0
+  let leafDepth = -1
+  let count = 0
+  const visit = (node: Node, depth: number, lo: Uint8Array | null, hi: Uint8Array | null, isRoot: boolean): void => {
+    if (node.isLeaf) {
+      if (leafDepth === -1) leafDepth = depth
+      assert(leafDepth === depth, 'leaves at one depth')
+      assert(node.ents.length <= leafSize, 'leaf within size')
+      assert(isRoot || node.ents.length > 0, 'non-root leaf not empty')
+      assert(node.klens.length === node.ents.length && node.slices.length === node.ents.length, 'leaf arrays aligned')
+      for (let i = 0; i < node.ents.length; i++) {
+        const e = node.ents[i]!
+        const k = node.klens[i]!
+        assert(k <= e.length, 'key length within entry')
+        assert(node.slices[i] === slice(e, k), 'slice matches key')
+        if (prev !== null) assert(compareFrom(prev, prevLen, e, k, 0) < 0, 'keys strictly ascending')
+        if (lo !== null) assert(compareFrom(lo, lo.length, e, k, 0) <= 0, 'key at or above its separator')
+        if (hi !== null) assert(compareFrom(e, k, hi, hi.length, 0) < 0, 'key below the next separator')
+        prev = e
+        prevLen = k
+        count++
+      }
+      return
+    }
+    assert(node.kids.length <= branchSize, 'branch within size')
+    assert(node.kids.length >= 2, 'branch has two children or more')
+    assert(node.keys.length === node.kids.length - 1 && node.slices.length === node.keys.length, 'branch arrays aligned')
+    for (let i = 0; i < node.keys.length; i++) {
+      const k = node.keys[i]!
+      assert(node.slices[i] === slice(k, k.length), 'separator slice matches')
+      if (i > 0) assert(compareFrom(node.keys[i - 1]!, node.keys[i - 1]!.length, k, k.length, 0) < 0, 'separators ascending')
+    }
+    for (let i = 0; i < node.kids.length; i++) {
+      visit(node.kids[i]!, depth + 1, i === 0 ? lo : node.keys[i - 1]!, i === node.keys.length ? hi : node.keys[i]!, false)
+    }
+  }
+  visit(tree.root, 0, null, null, true)
+  assert(count === tree.size, `size ${tree.size} matches ${count} entries`)
+  return count
+}

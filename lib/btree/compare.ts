@@ -1,0 +1,65 @@
+/**
+ * Byte-key comparison, the hot path of every tree operation.
+ *
+ * Keys are compared as unsigned bytes, shortest first on a common prefix (the
+ * order of LevelDB, RocksDB and abstract-level's byte encodings). As in
+ * Masstree, the first bytes of a key are also kept as one number (its
+ * "slice"), so a search compares numbers and only touches the key bytes when
+ * the slices tie.
+ *
+ * @module
+ * @internal
+ */
+
+/** How many leading bytes a slice holds: 6 bytes fit a double exactly. */
+export const SLICE_BYTES = 6
+
+/**
+ * The first {@link SLICE_BYTES} bytes of `key[0..length)` as a number,
+ * big-endian, padded with zero bytes.
+ *
+ * Slices order keys soundly: if `slice(a) < slice(b)` then `a < b`. Equal
+ * slices say nothing (zero padding makes `ab` and `ab\0` tie), so a tie falls
+ * back to {@link compareFrom}.
+ *
+ * @internal
+ */
+export function slice (key: Uint8Array, length: number): number {
+  // Unrolled on purpose: a loop here costs a branch per byte and keeps V8
+  // from folding the multiplications into constants.
+  const b0 = length > 0 ? key[0]! : 0
+  const b1 = length > 1 ? key[1]! : 0
+  const b2 = length > 2 ? key[2]! : 0
+  const b3 = length > 3 ? key[3]! : 0
+  const b4 = length > 4 ? key[4]! : 0
+  const b5 = length > 5 ? key[5]! : 0
+  // The high part stays below 2^24 and the low part below 2^24, so the sum is
+  // below 2^48 and exact in a double.
+  return (b0 * 0x10000 + b1 * 0x100 + b2) * 0x1000000 + (b3 * 0x10000 + b4 * 0x100 + b5)
+}
+
+/**
+ * Compares `a[0..alen)` with `b[0..blen)` as unsigned bytes, starting at
+ * byte `from` (the caller knows the bytes before it are equal).
+ *
+ * @returns a negative number, zero or a positive number.
+ * @internal
+ */
+export function compareFrom (a: Uint8Array, alen: number, b: Uint8Array, blen: number, from: number): number {
+  const n = alen < blen ? alen : blen
+  for (let i = from; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return alen - blen
+}
+
+/**
+ * Compares two whole keys as unsigned bytes.
+ *
+ * @returns a negative number, zero or a positive number.
+ * @internal
+ */
+export function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  return compareFrom(a, a.length, b, b.length, 0)
+}

@@ -1,0 +1,11 @@
+/**
+ * The copy-on-write B+tree over byte keys: the engine's index.
+ *
+ * @module
+ * @internal
+ */
+export { BTree, Leaf, Branch, lookup, checkValid, leafSearch, childIndex, LEAF_SIZE_DEFAULT, BRANCH_SIZE_DEFAULT } from './btree.js'
+export type { Node, Frozen, BTreeOptions } from './btree.js'
+export { Cursor } from './cursor.js'
+export type { SeekMode } from './cursor.js'
+export { compareBytes, compareFrom, slice, SLICE_BYTES } from './compare.js'

@@ -1,0 +1,176 @@
+import t from 'tap'
+import { BTree, Cursor, checkValid, compareBytes, lookup, type Frozen, type SeekMode } from '../lib/btree/index.js'
+import { Random, testSeed } from './util/random.js'
+
+// The reference model: a plain sorted array of [key, entry] pairs.
+type Pair = [Uint8Array, Uint8Array]
+
+function modelIndex (model: Pair[], key: Uint8Array): number {
+  let lo = 0
+  let hi = model.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareBytes(model[mid]![0], key) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+const ALPHABET = [0, 1, 2, 97, 98, 255]
+
+function randomKey (rng: Random): Uint8Array {
+  const n = rng.int(10)
+  const key = new Uint8Array(n)
+  for (let i = 0; i < n; i++) key[i] = rng.pick(ALPHABET)
+  return key
+}
+
+function makeEntry (key: Uint8Array, rng: Random): Uint8Array {
+  const value = rng.bytes(rng.int(4))
+  const e = new Uint8Array(key.length + value.length)
+  e.set(key, 0)
+  e.set(value, key.length)
+  return e
+}
+
+// Walks a cursor from a seek and compares with the model's answer.
+function scan (root: Frozen['root'], model: Pair[], key: Uint8Array | null, mode: SeekMode, steps: number): string | null {
+  const c = new Cursor(root)
+  let i: number
+  const forward = mode === 'ge' || mode === 'gt'
+  if (key === null) {
+    if (forward) { c.first(); i = 0 } else { c.last(); i = model.length - 1 }
+  } else {
+    c.seek(key, mode)
+    const at = modelIndex(model, key)
+    const exact = at < model.length && compareBytes(model[at]![0], key) === 0
+    if (mode === 'ge') i = at
+    else if (mode === 'gt') i = exact ? at + 1 : at
+    else if (mode === 'le') i = exact ? at : at - 1
+    else i = at - 1
+  }
+  for (let s = 0; s < steps; s++) {
+    const expected = model[i]
+    if (expected === undefined) return c.valid ? `cursor valid past the end at step ${s}` : null
+    if (!c.valid) return `cursor ended early at step ${s}`
+    if (c.entry !== expected[1]) return `wrong entry at step ${s}`
+    if (c.klen !== expected[0].length) return `wrong key length at step ${s}`
+    if (forward) { c.next(); i++ } else { c.prev(); i-- }
+  }
+  return null
+}
+
+function runModel (seed: number, options: { leafSize?: number, branchSize?: number }, ops: number): void {
+  const rng = new Random(seed)
+  const tree = new BTree(options)
+  let model: Pair[] = []
+  const snapshots: Array<{ frozen: Frozen, model: Pair[] }> = []
+  const fail = (step: number, what: string): never => {
+    throw new Error(`${what} (seed ${seed}, step ${step}, replay with SEED=${seed})`)
+  }
+  for (let step = 0; step < ops; step++) {
+    const r = rng.float()
+    const key = randomKey(rng)
+    const at = modelIndex(model, key)
+    const present = at < model.length && compareBytes(model[at]![0], key) === 0
+    if (r < 0.45) {
+      const entry = makeEntry(key, rng)
+      const old = tree.set(key, entry)
+      if (present) {
+        if (old !== model[at]![1]) fail(step, 'set returned the wrong replaced entry')
+        model[at] = [key, entry]
+      } else {
+        if (old !== undefined) fail(step, 'set replaced an absent key')
+        model.splice(at, 0, [key, entry])
+      }
+    } else if (r < 0.75) {
+      const old = tree.delete(key)
+      if (present) {
+        if (old !== model[at]![1]) fail(step, 'delete returned the wrong entry')
+        model.splice(at, 1)
+      } else if (old !== undefined) {
+        fail(step, 'delete removed an absent key')
+      }
+    } else if (r < 0.85) {
+      const got = tree.get(key)
+      if (got !== (present ? model[at]![1] : undefined)) fail(step, 'get disagrees with the model')
+    } else if (r < 0.95) {
+      const mode = rng.pick<SeekMode>(['ge', 'gt', 'le', 'lt'])
+      const problem = scan(tree.freeze().root, model, rng.int(8) === 0 ? null : key, mode, rng.int(40))
+      if (problem !== null) fail(step, `${mode} scan: ${problem}`)
+    } else if (r < 0.98) {
+      snapshots.push({ frozen: tree.freeze(), model: model.slice() })
+      if (snapshots.length > 4) snapshots.shift()
+    } else if (rng.int(20) === 0) {
+      tree.clear()
+      model = []
+    }
+    try {
+      checkValid(tree)
+    } catch (err) {
+      fail(step, `checkValid: ${(err as Error).message}`)
+    }
+    if (tree.size !== model.length) fail(step, 'size disagrees with the model')
+    // Old snapshots never change, whatever happens to the tree after them.
+    if (step % 97 === 0) {
+      for (const snap of snapshots) {
+        checkValid(snap.frozen, tree.leafSize, tree.branchSize)
+        const problem = scan(snap.frozen.root, snap.model, null, 'ge', snap.model.length + 1)
+        if (problem !== null) fail(step, `snapshot changed: ${problem}`)
+        for (const [k, e] of snap.model) if (lookup(snap.frozen.root, k) !== e) fail(step, 'snapshot lookup changed')
+      }
+    }
+  }
+}
+
+
+const seed = testSeed()
+t.comment(`seed ${seed} (replay with SEED=${seed})`)
+
+for (const [name, options] of [['fanout 4', { leafSize: 4, branchSize: 4 }], ['fanout 8', { leafSize: 8, branchSize: 8 }], ['default fanout', {}]] as const) {
+  t.test(`matches a sorted-array model under 100,000 random operations, ${name}`, async (t) => {
+    runModel(seed, options, 100_000)
+    t.pass('no divergence')
+  })
+}
+
+t.test('fromSorted builds a valid tree of every size', async (t) => {
+  for (const leafSize of [4, 5, 8, 64]) {
+    for (let n = 0; n < 300; n += n < 20 ? 1 : 37) {
+      const ents: Uint8Array[] = []
+      const klens: number[] = []
+      for (let i = 0; i < n; i++) {
+        const k = new Uint8Array([i >> 8, i & 0xff])
+        ents.push(k)
+        klens.push(2)
+      }
+      const tree = BTree.fromSorted(ents, klens, { leafSize, branchSize: leafSize })
+      t.equal(checkValid(tree), n)
+      for (let i = 0; i < n; i += 7) t.equal(tree.get(ents[i]!), ents[i])
+      // And it stays valid under writes after the load.
+      for (let i = 0; i < n; i += 3) tree.delete(ents[i]!)
+      for (let i = 0; i < 50; i++) { const k = new Uint8Array([9, i]); tree.set(k, k) }
+      checkValid(tree)
+    }
+  }
+})
+
+t.test('large random keys agree with a Map and sort like Buffer.compare', async (t) => {
+  const rng = new Random(seed ^ 0x5bd1e995)
+  const tree = new BTree()
+  const map = new Map<string, Uint8Array>()
+  for (let i = 0; i < 50_000; i++) {
+    const k = rng.bytes(16)
+    tree.set(k, k)
+    map.set(Buffer.from(k).toString('hex'), k)
+  }
+  t.equal(checkValid(tree), map.size)
+  const sorted = [...map.values()].sort((a, b) => Buffer.compare(a, b))
+  const c = new Cursor(tree.freeze().root)
+  c.first()
+  let i = 0
+  let ok = true
+  for (; c.valid; c.next(), i++) if (c.entry !== sorted[i]) ok = false
+  t.ok(ok, 'in Buffer.compare order')
+  t.equal(i, sorted.length)
+})
