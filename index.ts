@@ -5,3 +5,5 @@
  */
 export { MakoError, AssertionError, assert } from './lib/errors.js'
 export type { MakoErrorOptions } from './lib/errors.js'
+export { MakoLevel, MakoSnapshot } from './adapters/level/mako-level.js'
+export type { MakoLevelOptions } from './adapters/level/mako-level.js'

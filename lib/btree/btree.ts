@@ -148,6 +148,10 @@ export class BTree {
   private splitKey: Uint8Array | null = null
   private splitSlice = 0
   private replaced: Uint8Array | undefined = undefined
+  // The view handed out by the last freeze(), while nothing has changed
+  // since: freezing again then needs no new epoch, so a read-mostly load
+  // that opens many iterators copies no paths at all.
+  private frozen: Frozen | null = null
 
   constructor (options: BTreeOptions = {}) {
     this.leafSize = options.leafSize ?? LEAF_SIZE_DEFAULT
@@ -208,12 +212,15 @@ export class BTree {
    * O(1).
    */
   freeze (): Frozen {
+    if (this.frozen !== null) return this.frozen
     this.epoch = nextEpoch++
-    return { root: this.root, size: this.size }
+    this.frozen = { root: this.root, size: this.size }
+    return this.frozen
   }
 
   /** Removes every entry, in O(1). Frozen views keep what they had. */
   clear (): void {
+    this.frozen = null
     this.epoch = nextEpoch++
     this.root = new Leaf([], [], [], this.epoch)
     this.size = 0
@@ -233,6 +240,7 @@ export class BTree {
   set (key: Uint8Array, entry: Uint8Array): Uint8Array | undefined {
     const klen = key.length
     this.replaced = undefined
+    this.frozen = null
     const root = this.insert(this.root, key, klen, slice(key, klen), entry)
     if (this.splitNode !== null) {
       const right = this.splitNode
@@ -257,6 +265,7 @@ export class BTree {
     this.replaced = undefined
     const root = this.remove(this.root, key, klen, slice(key, klen))
     if (root === null) return undefined
+    this.frozen = null
     // A branch left with one child gives its place to that child, so the
     // tree shrinks from the top as it grew.
     this.root = !root.isLeaf && root.kids.length === 1 ? root.kids[0]! : root

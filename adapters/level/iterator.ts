@@ -1,0 +1,279 @@
+/**
+ * Iterators of {@link MakoLevel}: entries, keys and values over one frozen
+ * tree root, so writes made while iterating are never seen and never
+ * disturb the walk.
+ *
+ * @module
+ * @internal
+ */
+
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level'
+import { Cursor, compareFrom, type Node } from '../../lib/btree/index.js'
+import { createRequire } from 'node:module'
+import type { StoreFormat } from './encoding.js'
+import { keyOf, valueOf } from './encoding.js'
+
+// abstract-level's own AbortError, so a caller sees the same code and name
+// (LEVEL_ABORTED, AbortError) from every database.
+const { AbortError } = createRequire(import.meta.url)('abstract-level/lib/errors.js') as { AbortError: new () => Error }
+
+/** Entries a long scan returns before it lets other work run. */
+const YIELD_EVERY = 50_000
+
+/** Range options as abstract-level hands them to private methods. @internal */
+export interface RangeOptions {
+  gt?: Uint8Array
+  gte?: Uint8Array
+  lt?: Uint8Array
+  lte?: Uint8Array
+  reverse?: boolean
+  limit?: number
+  signal?: AbortSignal | null
+  keyEncoding?: string
+  valueEncoding?: string
+}
+
+/**
+ * A cursor confined to a range, walking forward or in reverse. Shared by the
+ * three iterator kinds and by `clear()`.
+ * @internal
+ */
+export class RangeScan {
+  readonly cursor: Cursor
+  readonly reverse: boolean
+  private readonly signal: AbortSignal | null
+  // The bound at which the walk stops, and whether it is inclusive.
+  private readonly end: Uint8Array | null
+  private readonly endInclusive: boolean
+  // The bound the walk starts from (used to check seek targets).
+  private readonly start: Uint8Array | null
+  private readonly startInclusive: boolean
+
+  constructor (root: Node, options: RangeOptions) {
+    this.cursor = new Cursor(root)
+    this.reverse = options.reverse === true
+    this.signal = options.signal ?? null
+    const lower = options.gte ?? options.gt ?? null
+    const lowerInclusive = options.gte !== undefined
+    const upper = options.lte ?? options.lt ?? null
+    const upperInclusive = options.lte !== undefined
+    if (this.reverse) {
+      this.start = upper
+      this.startInclusive = upperInclusive
+      this.end = lower
+      this.endInclusive = lowerInclusive
+    } else {
+      this.start = lower
+      this.startInclusive = lowerInclusive
+      this.end = upper
+      this.endInclusive = upperInclusive
+    }
+    this.rewind()
+  }
+
+  private rewind (): void {
+    const c = this.cursor
+    if (this.start === null) {
+      if (this.reverse) c.last()
+      else c.first()
+    } else if (this.reverse) {
+      c.seek(this.start, this.startInclusive ? 'le' : 'lt')
+    } else {
+      c.seek(this.start, this.startInclusive ? 'ge' : 'gt')
+    }
+  }
+
+  /** True while the cursor is on an entry inside the range. */
+  get valid (): boolean {
+    const c = this.cursor
+    if (!c.valid) return false
+    const end = this.end
+    if (end === null) return true
+    const d = compareFrom(c.entry, c.klen, end, end.length, 0)
+    if (this.reverse) return this.endInclusive ? d >= 0 : d > 0
+    return this.endInclusive ? d <= 0 : d < 0
+  }
+
+  /**
+   * With a signal, lets the caller's synchronous code after `next()` run
+   * first, so an `abort()` right after the call still aborts it. Reads are
+   * otherwise synchronous and would finish before any abort could land.
+   */
+  async checkSignal (): Promise<void> {
+    if (this.signal === null) return
+    await null
+    if (this.signal.aborted) throw new AbortError()
+  }
+
+  /**
+   * Up to `size` items made by `make` from the entries ahead, yielding to
+   * the event loop now and then so a huge scan does not stall the process.
+   */
+  async collect<T> (size: number, make: (entry: Uint8Array, klen: number) => T): Promise<T[]> {
+    await this.checkSignal()
+    const c = this.cursor
+    const out: T[] = []
+    while (out.length < size && this.valid) {
+      out.push(make(c.entry, c.klen))
+      this.advance()
+      if (out.length % YIELD_EVERY === 0) await breathe()
+    }
+    return out
+  }
+
+  /** Steps in the walk's direction. */
+  advance (): void {
+    if (this.reverse) this.cursor.prev()
+    else this.cursor.next()
+  }
+
+  /**
+   * Moves to `target` (the first key at or after it, or at or before it in
+   * reverse); a target outside the range ends the walk.
+   */
+  seek (target: Uint8Array): void {
+    if (this.outside(target)) {
+      this.cursor.leaf = null
+      return
+    }
+    this.cursor.seek(target, this.reverse ? 'le' : 'ge')
+  }
+
+  private outside (target: Uint8Array): boolean {
+    const len = target.length
+    if (this.end !== null) {
+      const d = compareFrom(target, len, this.end, this.end.length, 0)
+      if (this.reverse ? (this.endInclusive ? d < 0 : d <= 0) : (this.endInclusive ? d > 0 : d >= 0)) return true
+    }
+    if (this.start !== null) {
+      const d = compareFrom(target, len, this.start, this.start.length, 0)
+      if (this.reverse ? (this.startInclusive ? d > 0 : d >= 0) : (this.startInclusive ? d < 0 : d <= 0)) return true
+    }
+    return false
+  }
+}
+
+function breathe (): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+type AnyDb = any // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Iterator of `[key, value]` entries. @internal */
+export class MakoIterator extends AbstractIterator<AnyDb, Uint8Array, Uint8Array> {
+  private readonly scan: RangeScan
+  private readonly keyFormat: StoreFormat
+  private readonly valueFormat: StoreFormat
+
+  constructor (db: AnyDb, root: Node, options: RangeOptions) {
+    super(db, options as never)
+    this.scan = new RangeScan(root, options)
+    this.keyFormat = options.keyEncoding === 'view' ? 'view' : 'buffer'
+    this.valueFormat = options.valueEncoding === 'view' ? 'view' : 'buffer'
+  }
+
+  async _next (): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const scan = this.scan
+    await scan.checkSignal()
+    if (!scan.valid) return undefined
+    const c = scan.cursor
+    const entry = c.entry
+    const klen = c.klen
+    scan.advance()
+    return [keyOf(entry, klen, this.keyFormat), valueOf(entry, klen, this.valueFormat)]
+  }
+
+  async _nextv (size: number): Promise<Array<[Uint8Array, Uint8Array]>> {
+    return await this.collect(size)
+  }
+
+  async _all (): Promise<Array<[Uint8Array, Uint8Array]>> {
+    return await this.collect(this.limit - this.count)
+  }
+
+  private async collect (size: number): Promise<Array<[Uint8Array, Uint8Array]>> {
+    const kf = this.keyFormat
+    const vf = this.valueFormat
+    return await this.scan.collect(size, (entry, klen) => [keyOf(entry, klen, kf), valueOf(entry, klen, vf)])
+  }
+
+  _seek (target: Uint8Array): void {
+    this.scan.seek(target)
+  }
+}
+
+/** Iterator of keys. @internal */
+export class MakoKeyIterator extends AbstractKeyIterator<AnyDb, Uint8Array> {
+  private readonly scan: RangeScan
+  private readonly keyFormat: StoreFormat
+
+  constructor (db: AnyDb, root: Node, options: RangeOptions) {
+    super(db, options as never)
+    this.scan = new RangeScan(root, options)
+    this.keyFormat = options.keyEncoding === 'view' ? 'view' : 'buffer'
+  }
+
+  async _next (): Promise<Uint8Array | undefined> {
+    const scan = this.scan
+    await scan.checkSignal()
+    if (!scan.valid) return undefined
+    const key = keyOf(scan.cursor.entry, scan.cursor.klen, this.keyFormat)
+    scan.advance()
+    return key
+  }
+
+  async _nextv (size: number): Promise<Uint8Array[]> {
+    return await this.collect(size)
+  }
+
+  async _all (): Promise<Uint8Array[]> {
+    return await this.collect(this.limit - this.count)
+  }
+
+  private async collect (size: number): Promise<Uint8Array[]> {
+    const kf = this.keyFormat
+    return await this.scan.collect(size, (entry, klen) => keyOf(entry, klen, kf))
+  }
+
+  _seek (target: Uint8Array): void {
+    this.scan.seek(target)
+  }
+}
+
+/** Iterator of values. @internal */
+export class MakoValueIterator extends AbstractValueIterator<AnyDb, Uint8Array, Uint8Array> {
+  private readonly scan: RangeScan
+  private readonly valueFormat: StoreFormat
+
+  constructor (db: AnyDb, root: Node, options: RangeOptions) {
+    super(db, options as never)
+    this.scan = new RangeScan(root, options)
+    this.valueFormat = options.valueEncoding === 'view' ? 'view' : 'buffer'
+  }
+
+  async _next (): Promise<Uint8Array | undefined> {
+    const scan = this.scan
+    await scan.checkSignal()
+    if (!scan.valid) return undefined
+    const value = valueOf(scan.cursor.entry, scan.cursor.klen, this.valueFormat)
+    scan.advance()
+    return value
+  }
+
+  async _nextv (size: number): Promise<Uint8Array[]> {
+    return await this.collect(size)
+  }
+
+  async _all (): Promise<Uint8Array[]> {
+    return await this.collect(this.limit - this.count)
+  }
+
+  private async collect (size: number): Promise<Uint8Array[]> {
+    const vf = this.valueFormat
+    return await this.scan.collect(size, (entry, klen) => valueOf(entry, klen, vf))
+  }
+
+  _seek (target: Uint8Array): void {
+    this.scan.seek(target)
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * MakoLevel: the abstract-level 3 database over the engine's store.
+ *
+ * @module
+ */
+
+import { AbstractLevel, AbstractSnapshot, AbstractChainedBatch } from 'abstract-level'
+import type { AbstractDatabaseOptions } from 'abstract-level'
+import ModuleError from 'module-error'
+import { lookup, type BTreeOptions, type Node } from '../../lib/btree/index.js'
+import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
+import { formatOf, valueOf } from './encoding.js'
+import { MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
+
+/**
+ * Options of {@link MakoLevel}: those of abstract-level (`keyEncoding`,
+ * `valueEncoding`), plus the engine's own.
+ *
+ * @typeParam K The type of keys after the default key encoding.
+ * @typeParam V The type of values after the default value encoding.
+ */
+export interface MakoLevelOptions<K = string, V = string> extends AbstractDatabaseOptions<K, V> {
+  /**
+   * Accepted for compatibility with memory-level, where it picks how data
+   * is kept. MakoLevel always keeps bytes and hands abstract-level Buffers or
+   * Uint8Arrays as each call's encoding asks, so every value here behaves
+   * the same. Anything but `'buffer'`, `'view'` or `'utf8'` is refused with
+   * `LEVEL_ENCODING_NOT_SUPPORTED`, as memory-level refuses it.
+   */
+  storeEncoding?: 'buffer' | 'view' | 'utf8'
+  /** Maximum entries in a B+tree leaf (default 64). Mostly for tests. */
+  leafSize?: number
+  /** Maximum children of a B+tree branch (default 64). Mostly for tests. */
+  branchSize?: number
+}
+
+// abstract-level hands private methods options with resolved encodings and
+// an optional snapshot; these are the fields used here.
+interface ReadOptions {
+  keyEncoding?: string
+  valueEncoding?: string
+  snapshot?: MakoSnapshot | null
+}
+
+interface WriteOperation {
+  type: 'put' | 'del'
+  key: Uint8Array
+  value?: Uint8Array
+}
+
+interface ClearOptions extends RangeOptions {
+  snapshot?: MakoSnapshot | null
+}
+
+const kStore = Symbol('store')
+
+// abstract-level's type declarations lag its code: in 3.x the snapshot
+// constructor takes the options given to _snapshot(), and the chained batch
+// constructor takes `{ add: true }` to receive whole operations. These
+// aliases declare the constructors as they are.
+const SnapshotBase = AbstractSnapshot as unknown as new (options: unknown) => AbstractSnapshot
+const ChainedBatchBase = AbstractChainedBatch as unknown as new (db: unknown, options: { add: boolean }) =>
+  AbstractChainedBatch<MakoLevel<unknown, unknown>, unknown, unknown>
+
+/**
+ * An explicit snapshot: a consistent view of the database at the moment it
+ * was taken, O(1) to take, holding old versions in memory until closed.
+ */
+export class MakoSnapshot extends SnapshotBase {
+  /** @internal */
+  readonly [kStore]: StoreSnapshot
+
+  /** @internal */
+  constructor (snapshot: StoreSnapshot, options: unknown) {
+    super(options)
+    this[kStore] = snapshot
+  }
+
+  /** @internal */
+  async _close (): Promise<void> {
+    this[kStore].release()
+  }
+}
+
+/**
+ * A chained batch: operations are gathered, then applied as one atomic
+ * batch by `write()`.
+ * @internal
+ */
+class MakoChainedBatch extends ChainedBatchBase {
+  private ops: WriteOperation[] = []
+
+  constructor (db: MakoLevel<unknown, unknown>) {
+    // The add mode gives us each operation whole (encoded and prefixed).
+    super(db, { add: true })
+  }
+
+  _add (op: WriteOperation): void {
+    this.ops.push(op)
+  }
+
+  _clear (): void {
+    this.ops = []
+  }
+
+  async _write (): Promise<void> {
+    // Cast: the batch's db is the MakoLevel that made it.
+    await (this.db as MakoLevel<unknown, unknown>)._batch(this.ops)
+  }
+}
+
+/** The root of `family` in an explicit snapshot, which must still be open. */
+function snapshotRoot (snapshot: MakoSnapshot, family: Family): Node {
+  const view = snapshot[kStore]
+  if (!view.open) {
+    throw new ModuleError('Snapshot is not open: cannot use snapshot after close()', {
+      code: 'LEVEL_SNAPSHOT_NOT_OPEN'
+    })
+  }
+  return view.view(family).root
+}
+
+/**
+ * An embedded key-value database: an abstract-level 3 database on a
+ * copy-on-write B+tree, a drop-in replacement for memory-level.
+ *
+ * Reads are served from memory, synchronously underneath (`getSync` works),
+ * and every iterator reads an O(1) snapshot taken when it was created, so
+ * writing while iterating is safe and well defined.
+ *
+ * Values returned by reads are views of the stored bytes, as memory-level
+ * returns its stored buffers: do not modify them.
+ *
+ * @example
+ * ```ts
+ * import { MakoLevel } from 'mako-level'
+ * const db = new MakoLevel()
+ * await db.put('a', '1')
+ * console.log(await db.get('a')) // '1'
+ * ```
+ *
+ * @typeParam K The type of keys after the default key encoding.
+ * @typeParam V The type of values after the default value encoding.
+ */
+export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Uint8Array, K, V> {
+  /** @internal */
+  readonly [kStore]: Store
+  readonly #family: Family
+
+  /**
+   * @param location Ignored for now: accepted so that `new MakoLevel(location, options)`
+   * works as with other level databases. Pass options as the first argument instead.
+   * @param options See {@link MakoLevelOptions}.
+   */
+  constructor (location?: string | MakoLevelOptions<K, V>, options?: MakoLevelOptions<K, V>) {
+    const opts: MakoLevelOptions<K, V> = (typeof location === 'object' && location !== null ? location : options) ?? {}
+    const { storeEncoding, leafSize, branchSize, ...forward } = opts
+    if (storeEncoding !== undefined && !['buffer', 'view', 'utf8'].includes(storeEncoding)) {
+      throw new ModuleError("The storeEncoding option must be 'buffer', 'view' or 'utf8'", {
+        code: 'LEVEL_ENCODING_NOT_SUPPORTED'
+      })
+    }
+    super({
+      seek: true,
+      explicitSnapshots: true,
+      implicitSnapshots: true,
+      permanence: false,
+      createIfMissing: false,
+      errorIfExists: false,
+      has: true,
+      getSync: true,
+      encodings: { buffer: true, view: true },
+      signals: { iterators: true }
+    } as never, forward as never)
+    const treeOptions: BTreeOptions = {}
+    if (leafSize !== undefined) treeOptions.leafSize = leafSize
+    if (branchSize !== undefined) treeOptions.branchSize = branchSize
+    this[kStore] = new Store(treeOptions)
+    this.#family = this[kStore].defaultFamily
+  }
+
+  /** The root to read for `options`: the snapshot's, or the live tree's now. */
+  #root (options: ReadOptions): Node {
+    const snapshot = options.snapshot
+    return snapshot != null ? snapshotRoot(snapshot, this.#family) : this.#family.tree.root
+  }
+
+  /** @internal */
+  async _open (): Promise<void> {}
+
+  /** @internal */
+  async _close (): Promise<void> {}
+
+  /** @internal */
+  async _get (key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
+    return this._getSync(key, options)
+  }
+
+  /** @internal */
+  _getSync (key: Uint8Array, options: ReadOptions): Uint8Array | undefined {
+    const entry = lookup(this.#root(options), key)
+    return entry === undefined ? undefined : valueOf(entry, key.length, formatOf(options.valueEncoding))
+  }
+
+  /** @internal */
+  async _getMany (keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
+    // One root for all keys: getMany reads one consistent view.
+    const root = this.#root(options)
+    const format = formatOf(options.valueEncoding)
+    const out = new Array<Uint8Array | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      const entry = lookup(root, key)
+      out[i] = entry === undefined ? undefined : valueOf(entry, key.length, format)
+    }
+    return out
+  }
+
+  /** @internal */
+  async _has (key: Uint8Array, options: ReadOptions): Promise<boolean> {
+    return lookup(this.#root(options), key) !== undefined
+  }
+
+  /** @internal */
+  async _hasMany (keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
+    const root = this.#root(options)
+    return keys.map((key) => lookup(root, key) !== undefined)
+  }
+
+  /** @internal */
+  async _put (key: Uint8Array, value: Uint8Array): Promise<void> {
+    this[kStore].put(this.#family, key, value)
+  }
+
+  /** @internal */
+  async _del (key: Uint8Array): Promise<void> {
+    this[kStore].del(this.#family, key)
+  }
+
+  /** @internal */
+  async _batch (operations: WriteOperation[]): Promise<void> {
+    const family = this.#family
+    const ops = new Array<BatchOp>(operations.length)
+    for (let i = 0; i < operations.length; i++) {
+      const op = operations[i]!
+      ops[i] = op.type === 'put'
+        ? { type: 'put', family, key: op.key, value: op.value! }
+        : { type: 'del', family, key: op.key }
+    }
+    this[kStore].apply(ops)
+  }
+
+  /** @internal */
+  _chainedBatch (): MakoChainedBatch {
+    return new MakoChainedBatch(this as MakoLevel<unknown, unknown>)
+  }
+
+  /** @internal */
+  async _clear (options: ClearOptions): Promise<void> {
+    const family = this.#family
+    const whole = options.gt === undefined && options.gte === undefined &&
+      options.lt === undefined && options.lte === undefined &&
+      (options.limit === undefined || options.limit === -1) && options.snapshot == null
+    if (whole) {
+      family.tree.clear()
+      this[kStore].sequence++
+      return
+    }
+    // Find the keys in the snapshot (or the tree now), then delete them from
+    // the live tree as one batch.
+    const root = options.snapshot != null ? snapshotRoot(options.snapshot, family) : family.tree.freeze().root
+    const limit = options.limit === undefined || options.limit < 0 ? Infinity : options.limit
+    const keys = await new RangeScan(root, options).collect(limit, (entry, klen) => entry.subarray(0, klen))
+    this[kStore].apply(keys.map((key): BatchOp => ({ type: 'del', family, key })))
+  }
+
+  /** @internal */
+  _iterator (options: RangeOptions & ReadOptions): MakoIterator {
+    return new MakoIterator(this, this.#scanRoot(options), options)
+  }
+
+  /** @internal */
+  _keys (options: RangeOptions & ReadOptions): MakoKeyIterator {
+    return new MakoKeyIterator(this, this.#scanRoot(options), options)
+  }
+
+  /** @internal */
+  _values (options: RangeOptions & ReadOptions): MakoValueIterator {
+    return new MakoValueIterator(this, this.#scanRoot(options), options)
+  }
+
+  // An iterator without an explicit snapshot gets an implicit one: the tree
+  // is frozen at creation (O(1)), and later writes copy what they touch.
+  #scanRoot (options: ReadOptions): Node {
+    const snapshot = options.snapshot
+    return snapshot != null ? snapshotRoot(snapshot, this.#family) : this.#family.tree.freeze().root
+  }
+
+  /** @internal */
+  _snapshot (options: unknown): MakoSnapshot {
+    return new MakoSnapshot(this[kStore].snapshot(), options)
+  }
+}

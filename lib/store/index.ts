@@ -1,0 +1,10 @@
+/**
+ * The engine's data model: column families sharing one sequence, atomic
+ * batches and snapshots.
+ *
+ * @module
+ * @internal
+ */
+export { Store, StoreSnapshot, Family, DEFAULT_FAMILY, deleteRange } from './store.js'
+export type { BatchOp } from './store.js'
+export { makeEntry, CHUNK_BYTES } from './arena.js'

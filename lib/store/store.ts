@@ -1,0 +1,195 @@
+/**
+ * The store: column families, sequence numbers, atomic batches and
+ * snapshots, over one copy-on-write B+tree per family.
+ *
+ * Everything here is synchronous and does no I/O: a batch is applied whole
+ * in one call, so no reader ever sees half of it, and the durability layer
+ * decides when (after its log write) to call it. Families share one
+ * sequence number, so one batch across families is one atomic step and one
+ * snapshot covers them all.
+ *
+ * @module
+ * @internal
+ */
+
+import { assert } from '../errors.js'
+import { BTree, Cursor, compareFrom, type BTreeOptions, type Frozen } from '../btree/index.js'
+import { makeEntry } from './arena.js'
+
+/** Name of the family every store has. @internal */
+export const DEFAULT_FAMILY = 'default'
+
+/**
+ * A column family: a named, separately ordered key space.
+ * @internal
+ */
+export class Family {
+  /** False once dropped: writes to it are refused from then on. */
+  live = true
+  constructor (
+    /** Stable id, used in the log and checkpoints instead of the name. */
+    readonly id: number,
+    /** The user's name for it. */
+    readonly name: string,
+    /** Its entries. */
+    public tree: BTree
+  ) {}
+}
+
+/** One operation of a batch. @internal */
+export type BatchOp =
+  | { readonly type: 'put', readonly family: Family, readonly key: Uint8Array, readonly value: Uint8Array }
+  | { readonly type: 'del', readonly family: Family, readonly key: Uint8Array }
+  | { readonly type: 'deleteRange', readonly family: Family, readonly gte: Uint8Array, readonly lt: Uint8Array }
+
+/**
+ * A consistent view of every family at one sequence number. Holding it keeps
+ * the tree nodes it needs alive; {@link StoreSnapshot.release} lets them go.
+ * @internal
+ */
+export class StoreSnapshot {
+  private views: Map<Family, Frozen> | null
+
+  constructor (
+    private readonly store: Store,
+    /** The last sequence number the view includes. */
+    readonly sequence: number,
+    views: Map<Family, Frozen>
+  ) {
+    this.views = views
+  }
+
+  /** The frozen tree of `family` at this snapshot (empty if it was created later). */
+  view (family: Family): Frozen {
+    assert(this.views !== null, 'snapshot used after release')
+    return this.views.get(family) ?? EMPTY
+  }
+
+  /** True until released. */
+  get open (): boolean { return this.views !== null }
+
+  /** Drops the view, so the old versions only it held can be collected. */
+  release (): void {
+    if (this.views === null) return
+    this.views = null
+    this.store.snapshotClosed()
+  }
+}
+
+const EMPTY: Frozen = new BTree().freeze()
+
+/**
+ * Column families, a shared sequence and atomic batches.
+ * @internal
+ */
+export class Store {
+  /** Sequence number of the last applied batch. */
+  sequence = 0
+  private readonly byName = new Map<string, Family>()
+  private nextFamilyId = 1
+  private openSnapshots = 0
+  /** The family named {@link DEFAULT_FAMILY}. */
+  readonly defaultFamily: Family
+
+  constructor (private readonly treeOptions: BTreeOptions = {}) {
+    this.defaultFamily = new Family(0, DEFAULT_FAMILY, new BTree(treeOptions))
+    this.byName.set(DEFAULT_FAMILY, this.defaultFamily)
+  }
+
+  /** The live family called `name`, if any. */
+  family (name: string): Family | undefined {
+    return this.byName.get(name)
+  }
+
+  /** Every live family, the default first. */
+  families (): Family[] {
+    return [...this.byName.values()]
+  }
+
+  /** Number of snapshots not yet released. */
+  get snapshotCount (): number { return this.openSnapshots }
+
+  /**
+   * Creates a family. `id` is given when replaying a log or checkpoint, so
+   * ids stay stable across restarts; otherwise the next free id is used.
+   */
+  createFamily (name: string, id = this.nextFamilyId, tree = new BTree(this.treeOptions)): Family {
+    assert(!this.byName.has(name), `family ${name} exists`)
+    const family = new Family(id, name, tree)
+    this.nextFamilyId = Math.max(this.nextFamilyId, id + 1)
+    this.byName.set(name, family)
+    return family
+  }
+
+  /** Drops a family: its entries go when the last snapshot holding them does. */
+  dropFamily (family: Family): void {
+    assert(family !== this.defaultFamily, 'the default family cannot be dropped')
+    assert(this.byName.get(family.name) === family, 'dropping a live family')
+    family.live = false
+    this.byName.delete(family.name)
+  }
+
+  /** The next family id that {@link Store.createFamily} would give. */
+  get familyIdNext (): number { return this.nextFamilyId }
+
+  /**
+   * Applies a batch atomically and returns its sequence number. The caller
+   * has checked that every family is live: nothing here can fail half-way.
+   */
+  apply (ops: readonly BatchOp[]): number {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      if (op.type === 'put') op.family.tree.set(op.key, makeEntry(op.key, op.value))
+      else if (op.type === 'del') op.family.tree.delete(op.key)
+      else deleteRange(op.family.tree, op.gte, op.lt)
+    }
+    return ++this.sequence
+  }
+
+  /** One put as its own batch: the hot path of `db.put()`, with no batch array. */
+  put (family: Family, key: Uint8Array, value: Uint8Array): number {
+    family.tree.set(key, makeEntry(key, value))
+    return ++this.sequence
+  }
+
+  /** One delete as its own batch. */
+  del (family: Family, key: Uint8Array): number {
+    family.tree.delete(key)
+    return ++this.sequence
+  }
+
+  /**
+   * A snapshot of every family at the current sequence. O(families): each
+   * tree is frozen, which is O(1).
+   */
+  snapshot (): StoreSnapshot {
+    const views = new Map<Family, Frozen>()
+    for (const family of this.byName.values()) views.set(family, family.tree.freeze())
+    this.openSnapshots++
+    return new StoreSnapshot(this, this.sequence, views)
+  }
+
+  /** @internal Called by a snapshot when it is released. */
+  snapshotClosed (): void {
+    this.openSnapshots--
+  }
+}
+
+/**
+ * Deletes every key in `[gte, lt)` of `tree`.
+ * @internal
+ */
+export function deleteRange (tree: BTree, gte: Uint8Array, lt: Uint8Array): number {
+  // Collect first, from a frozen view, then delete: the cursor must not walk
+  // nodes that the deletes change under it.
+  const keys: Uint8Array[] = []
+  const cursor = new Cursor(tree.freeze().root)
+  for (cursor.seek(gte, 'ge'); cursor.valid; cursor.next()) {
+    const entry = cursor.entry
+    const klen = cursor.klen
+    if (compareFrom(entry, klen, lt, lt.length, 0) >= 0) break
+    keys.push(entry.subarray(0, klen))
+  }
+  for (const key of keys) tree.delete(key)
+  return keys.length
+}
