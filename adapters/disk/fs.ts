@@ -1,0 +1,110 @@
+/**
+ * The few file-system calls the disk layer makes, behind an interface so
+ * tests can inject a full disk, a short write or a failed fsync at any call,
+ * and count calls to check group commit.
+ *
+ * {@link nodeFileSystem} is the real one: Node's callback `fs` functions
+ * wrapped in promises (they cost one libuv thread-pool round trip each, less
+ * than the `fs/promises` FileHandle API).
+ *
+ * @module
+ */
+
+import * as fs from 'node:fs'
+
+/**
+ * File-system calls used by the write-ahead log and checkpoints. Paths are
+ * absolute or relative to the process's working directory; `fd`s come from
+ * {@link FileSystem.open}. Every method rejects with the platform error
+ * (`code` such as `ENOSPC`, `ENOENT`) on failure.
+ */
+export interface FileSystem {
+  /**
+   * Opens a file. `flags` as in Node: `'r'` read, `'r+'` read-write,
+   * `'w'` create or truncate, `'wx'` create, failing with `EEXIST`.
+   */
+  open (path: string, flags: 'r' | 'r+' | 'w' | 'wx'): Promise<number>
+  /** Closes a descriptor. */
+  close (fd: number): Promise<void>
+  /** Reads up to `length` bytes at file `position`; resolves to the count read (0 at end of file). */
+  read (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>
+  /** Writes up to `length` bytes at file `position`; resolves to the count written, which may be short. */
+  write (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>
+  /**
+   * The same write, done on the calling thread. The log uses it in
+   * `writeMode: 'inline'`, where a write to the page cache costs a few
+   * microseconds against a thread-pool round trip of tens.
+   */
+  writeSync (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number
+  /** Flushes a file's data (and the metadata needed to read it back, such as its size) to stable storage. */
+  fdatasync (fd: number): Promise<void>
+  /** Sets a file's length. */
+  ftruncate (fd: number, length: number): Promise<void>
+  /** A file's current size in bytes. */
+  size (fd: number): Promise<number>
+  /** Names in a directory. */
+  readdir (path: string): Promise<string[]>
+  /** Creates a directory and its parents; succeeds if it exists. */
+  mkdir (path: string): Promise<void>
+  /** Atomically renames a file, replacing any file at `to`. */
+  rename (from: string, to: string): Promise<void>
+  /** Removes a file. */
+  unlink (path: string): Promise<void>
+  /**
+   * Makes a directory's entries (files created, renamed or removed in it)
+   * durable. A no-op where the platform cannot fsync a directory (Windows).
+   */
+  syncDir (path: string): Promise<void>
+}
+
+/** Wraps a Node callback taking `(err, value)` into a promise. */
+function call<T> (fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    fn((err, value) => { if (err !== null) reject(err); else resolve(value) })
+  })
+}
+
+/** Wraps a Node callback taking `(err)` into a promise. */
+function callVoid (fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fn((err) => { if (err !== null) reject(err); else resolve() })
+  })
+}
+
+/** The real file system, through Node's `fs` module. */
+export const nodeFileSystem: FileSystem = {
+  open: (path, flags) => call<number>((cb) => fs.open(path, flags, 0o644, cb)),
+  close: (fd) => callVoid((cb) => fs.close(fd, cb)),
+  read: (fd, buffer, offset, length, position) =>
+    call<number>((cb) => fs.read(fd, buffer, offset, length, position, cb)),
+  write: (fd, buffer, offset, length, position) =>
+    call<number>((cb) => fs.write(fd, buffer, offset, length, position, cb)),
+  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
+  fdatasync: (fd) => callVoid((cb) => fs.fdatasync(fd, cb)),
+  ftruncate: (fd, length) => callVoid((cb) => fs.ftruncate(fd, length, cb)),
+  size: (fd) => call<fs.Stats>((cb) => fs.fstat(fd, cb)).then((st) => st.size),
+  readdir: (path) => call<string[]>((cb) => fs.readdir(path, cb)),
+  mkdir: (path) => callVoid((cb) => fs.mkdir(path, { recursive: true }, (err) => cb(err))),
+  rename: (from, to) => callVoid((cb) => fs.rename(from, to, cb)),
+  unlink: (path) => callVoid((cb) => fs.unlink(path, cb)),
+  syncDir: async (path) => {
+    // Windows cannot open a directory for fsync; NTFS journals renames.
+    if (process.platform === 'win32') return
+    const fd = await call<number>((cb) => fs.open(path, 'r', cb))
+    try {
+      await callVoid((cb) => fs.fsync(fd, cb))
+    } finally {
+      await callVoid((cb) => fs.close(fd, cb))
+    }
+  }
+}
+
+/**
+ * The `code` of a platform error (`'ENOENT'`), or undefined.
+ *
+ * @internal
+ */
+export function errnoCode (err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
+  return undefined
+}
