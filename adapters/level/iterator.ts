@@ -86,10 +86,13 @@ export class RangeScan {
   /** True while the cursor is on an entry inside the range. */
   get valid (): boolean {
     const c = this.cursor
-    if (!c.valid) return false
-    const end = this.end
-    if (end === null) return true
-    const d = compareFrom(c.entry, c.klen, end, end.length, 0)
+    return c.valid && (this.end === null || this.inRange(c.entry, c.klen))
+  }
+
+  /** True if an entry (reached in the walk's direction) has not passed the end bound. */
+  private inRange (entry: Uint8Array, klen: number): boolean {
+    const end = this.end!
+    const d = compareFrom(entry, klen, end, end.length, 0)
     if (this.reverse) return this.endInclusive ? d >= 0 : d > 0
     return this.endInclusive ? d <= 0 : d < 0
   }
@@ -100,23 +103,69 @@ export class RangeScan {
    * otherwise synchronous and would finish before any abort could land.
    */
   async checkSignal (): Promise<void> {
-    if (this.signal === null) return
     await null
-    if (this.signal.aborted) throw new AbortError()
+    if (this.signal!.aborted) throw new AbortError()
   }
+
+  /** True when a signal was given: only then is {@link RangeScan.checkSignal} worth a promise. */
+  get hasSignal (): boolean { return this.signal !== null }
 
   /**
    * Up to `size` items made by `make` from the entries ahead, yielding to
    * the event loop now and then so a huge scan does not stall the process.
    */
   async collect<T> (size: number, make: (entry: Uint8Array, klen: number) => T): Promise<T[]> {
-    await this.checkSignal()
+    if (this.signal !== null) await this.checkSignal()
     const c = this.cursor
     const out: T[] = []
-    while (out.length < size && this.valid) {
-      out.push(make(c.entry, c.klen))
-      this.advance()
-      if (out.length % YIELD_EVERY === 0) await breathe()
+    let yielded = 0
+    // A leaf at a time: the end bound is checked once per leaf (on its far
+    // entry) except in the one leaf where the range ends, and the loop over
+    // a leaf's arrays stays free of cursor calls.
+    while (out.length < size) {
+      const leaf = c.leaf
+      if (leaf === null) break
+      const ents = leaf.ents
+      const klens = leaf.klens
+      const want = size - out.length
+      let pos = c.pos
+      if (!this.reverse) {
+        let stop = ents.length
+        let ends = false
+        if (this.end !== null && !this.inRange(ents[stop - 1]!, klens[stop - 1]!)) {
+          stop = pos
+          while (this.inRange(ents[stop]!, klens[stop]!)) stop++
+          ends = true
+        }
+        const last = stop < pos + want ? stop : pos + want
+        for (; pos < last; pos++) out.push(make(ents[pos]!, klens[pos]!))
+        if (ends && pos === stop) {
+          c.leaf = null
+          break
+        }
+        c.pos = pos - 1
+        c.next()
+      } else {
+        let stop = -1
+        let ends = false
+        if (this.end !== null && !this.inRange(ents[0]!, klens[0]!)) {
+          stop = pos
+          while (this.inRange(ents[stop]!, klens[stop]!)) stop--
+          ends = true
+        }
+        const last = stop > pos - want ? stop : pos - want
+        for (; pos > last; pos--) out.push(make(ents[pos]!, klens[pos]!))
+        if (ends && pos === stop) {
+          c.leaf = null
+          break
+        }
+        c.pos = pos + 1
+        c.prev()
+      }
+      if (out.length - yielded >= YIELD_EVERY) {
+        yielded = out.length
+        await breathe()
+      }
     }
     return out
   }
@@ -174,7 +223,7 @@ export class MakoIterator extends AbstractIterator<AnyDb, Uint8Array, Uint8Array
 
   async _next (): Promise<[Uint8Array, Uint8Array] | undefined> {
     const scan = this.scan
-    await scan.checkSignal()
+    if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
     const c = scan.cursor
     const entry = c.entry
@@ -215,7 +264,7 @@ export class MakoKeyIterator extends AbstractKeyIterator<AnyDb, Uint8Array> {
 
   async _next (): Promise<Uint8Array | undefined> {
     const scan = this.scan
-    await scan.checkSignal()
+    if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
     const key = keyOf(scan.cursor.entry, scan.cursor.klen, this.keyFormat)
     scan.advance()
@@ -253,7 +302,7 @@ export class MakoValueIterator extends AbstractValueIterator<AnyDb, Uint8Array, 
 
   async _next (): Promise<Uint8Array | undefined> {
     const scan = this.scan
-    await scan.checkSignal()
+    if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
     const value = valueOf(scan.cursor.entry, scan.cursor.klen, this.valueFormat)
     scan.advance()
