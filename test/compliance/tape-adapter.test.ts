@@ -44,6 +44,8 @@ t.test('tape-style cases pass or fail as tape would decide', async (t) => {
     if (name.startsWith('pass: ')) t.equal(passed, true, name)
     else if (name.startsWith('fail: ')) t.equal(passed, false, name)
   }
+  t.equal(results.get('test assertion after Promise resolution'), false, 'a late assertion fails the run')
+  t.match(stdout, /test: late: assertion after the test finished/, 'and names the test it came from')
 })
 
 t.test('a database whose get() returns a wrong value fails the suite', async (t) => {

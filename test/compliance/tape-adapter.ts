@@ -22,8 +22,9 @@ import { isDeepStrictEqual } from 'node:util'
 
 /**
  * The part of a tap 21 `Test` this adapter uses. Declared structurally so the
- * adapter does not depend on tap's plugin-generated types; tap's `t`
- * satisfies it.
+ * adapter does not depend on tap's plugin-generated types. tap's `t` has
+ * these methods, but its overloads do not type-check against this interface:
+ * pass it as `t as unknown as TapTest`.
  *
  * @internal
  */
@@ -218,14 +219,15 @@ function runTapeTest (tt: TapTest, fn: TapeTestFn, maxMs: number, stats: TapeSta
     // plan, and an assertion after the end is itself a failure, as in tape.
     const record = (passed: boolean, forward: () => void): void => {
       stats.assertions++
-      if (!passed) stats.failures++
       if (finished) {
-        // tap reports assertions on a finished sub-test as a failure of its
-        // parent; forward so that nothing is lost.
+        // Too late to belong to this test, whatever it says: tap reports an
+        // assertion on a finished sub-test as a failure of the parent ("test
+        // assertion after Promise resolution", naming this test).
         stats.failures++
         forward()
         return
       }
+      if (!passed) stats.failures++
       count++
       forward()
       if (plan !== undefined && count > plan) {
