@@ -8,14 +8,20 @@
  */
 
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level'
-import { Cursor, compareFrom, type Node } from '../../lib/btree/index.js'
+import { Cursor, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
 import { createRequire } from 'node:module'
 import type { StoreFormat } from './encoding.js'
-import { keyOf, valueOf } from './encoding.js'
+import { NodeBuffer, keyOf, valueOf } from './encoding.js'
 
 // abstract-level's own AbortError, so a caller sees the same code and name
 // (LEVEL_ABORTED, AbortError) from every database.
 const { AbortError } = createRequire(import.meta.url)('abstract-level/lib/errors.js') as { AbortError: new () => Error }
+
+/** What a scan collects. @internal */
+export type Kind = 0 | 1 | 2
+export const ENTRIES = 0
+export const KEYS = 1
+export const VALUES = 2
 
 /** Entries a long scan returns before it lets other work run. */
 const YIELD_EVERY = 50_000
@@ -110,57 +116,83 @@ export class RangeScan {
   /** True when a signal was given: only then is {@link RangeScan.checkSignal} worth a promise. */
   get hasSignal (): boolean { return this.signal !== null }
 
+  // The run of entries the last span() call found, in one leaf: positions
+  // spanFrom, spanFrom + spanStep, ... (spanStep is -1 in reverse).
+  spanLeaf: Leaf | null = null
+  spanFrom = 0
+  spanStep = 1
+
   /**
-   * Up to `size` items made by `make` from the entries ahead, yielding to
-   * the event loop now and then so a huge scan does not stall the process.
+   * Finds the next run of at most `want` entries inside the range and in one
+   * leaf, moves the cursor past it, and returns its length (0 at the end).
+   * The end bound is checked once per leaf, on the leaf's far entry, except
+   * in the one leaf where the range ends; so a scan's inner loop runs over a
+   * leaf's arrays with no calls at all.
    */
-  async collect<T> (size: number, make: (entry: Uint8Array, klen: number) => T): Promise<T[]> {
-    if (this.signal !== null) await this.checkSignal()
+  span (want: number): number {
     const c = this.cursor
-    const out: T[] = []
+    const leaf = c.leaf
+    if (leaf === null || want <= 0) return 0
+    const ents = leaf.ents
+    const klens = leaf.klens
+    const pos = c.pos
+    this.spanLeaf = leaf
+    this.spanFrom = pos
+    if (!this.reverse) {
+      let stop = ents.length
+      let ends = false
+      if (this.end !== null && !this.inRange(ents[stop - 1]!, klens[stop - 1]!)) {
+        stop = pos
+        while (this.inRange(ents[stop]!, klens[stop]!)) stop++
+        ends = true
+      }
+      const n = stop - pos < want ? stop - pos : want
+      this.spanStep = 1
+      if (ends && pos + n === stop) c.leaf = null
+      else { c.pos = pos + n - 1; c.next() }
+      return n
+    }
+    let stop = -1
+    let ends = false
+    if (this.end !== null && !this.inRange(ents[0]!, klens[0]!)) {
+      stop = pos
+      while (this.inRange(ents[stop]!, klens[stop]!)) stop--
+      ends = true
+    }
+    const n = pos - stop < want ? pos - stop : want
+    this.spanStep = -1
+    if (ends && pos - n === stop) c.leaf = null
+    else { c.pos = pos - n + 1; c.prev() }
+    return n
+  }
+
+  /**
+   * Up to `size` entries, keys or values ahead, in the formats given,
+   * yielding to the event loop now and then so that a huge scan does not
+   * stall the process.
+   */
+  async collect (size: number, kind: Kind, kf: StoreFormat, vf: StoreFormat): Promise<unknown[]> {
+    if (this.signal !== null) await this.checkSignal()
+    const out: unknown[] = []
     let yielded = 0
-    // A leaf at a time: the end bound is checked once per leaf (on its far
-    // entry) except in the one leaf where the range ends, and the loop over
-    // a leaf's arrays stays free of cursor calls.
-    while (out.length < size) {
-      const leaf = c.leaf
-      if (leaf === null) break
-      const ents = leaf.ents
-      const klens = leaf.klens
-      const want = size - out.length
-      let pos = c.pos
-      if (!this.reverse) {
-        let stop = ents.length
-        let ends = false
-        if (this.end !== null && !this.inRange(ents[stop - 1]!, klens[stop - 1]!)) {
-          stop = pos
-          while (this.inRange(ents[stop]!, klens[stop]!)) stop++
-          ends = true
+    for (let n = this.span(size); n > 0; n = this.span(size - out.length)) {
+      const { ents, klens } = this.spanLeaf!
+      const step = this.spanStep
+      let p = this.spanFrom
+      // One loop per kind and format pair, so the loop body has no branches
+      // on them (V8 then keeps each loop's allocation sites monomorphic).
+      if (kind === ENTRIES && kf === 'buffer' && vf === 'buffer') {
+        for (let j = 0; j < n; j++, p += step) {
+          const e = ents[p]!
+          const k = klens[p]!
+          out.push([new NodeBuffer(e.buffer, e.byteOffset, k), new NodeBuffer(e.buffer, e.byteOffset + k, e.length - k)])
         }
-        const last = stop < pos + want ? stop : pos + want
-        for (; pos < last; pos++) out.push(make(ents[pos]!, klens[pos]!))
-        if (ends && pos === stop) {
-          c.leaf = null
-          break
-        }
-        c.pos = pos - 1
-        c.next()
+      } else if (kind === ENTRIES) {
+        for (let j = 0; j < n; j++, p += step) out.push([keyOf(ents[p]!, klens[p]!, kf), valueOf(ents[p]!, klens[p]!, vf)])
+      } else if (kind === KEYS) {
+        for (let j = 0; j < n; j++, p += step) out.push(keyOf(ents[p]!, klens[p]!, kf))
       } else {
-        let stop = -1
-        let ends = false
-        if (this.end !== null && !this.inRange(ents[0]!, klens[0]!)) {
-          stop = pos
-          while (this.inRange(ents[stop]!, klens[stop]!)) stop--
-          ends = true
-        }
-        const last = stop > pos - want ? stop : pos - want
-        for (; pos > last; pos--) out.push(make(ents[pos]!, klens[pos]!))
-        if (ends && pos === stop) {
-          c.leaf = null
-          break
-        }
-        c.pos = pos + 1
-        c.prev()
+        for (let j = 0; j < n; j++, p += step) out.push(valueOf(ents[p]!, klens[p]!, vf))
       }
       if (out.length - yielded >= YIELD_EVERY) {
         yielded = out.length
@@ -243,7 +275,7 @@ export class MakoIterator extends AbstractIterator<AnyDb, Uint8Array, Uint8Array
   private async collect (size: number): Promise<Array<[Uint8Array, Uint8Array]>> {
     const kf = this.keyFormat
     const vf = this.valueFormat
-    return await this.scan.collect(size, (entry, klen) => [keyOf(entry, klen, kf), valueOf(entry, klen, vf)])
+    return await this.scan.collect(size, ENTRIES, kf, vf) as Array<[Uint8Array, Uint8Array]>
   }
 
   _seek (target: Uint8Array): void {
@@ -281,7 +313,7 @@ export class MakoKeyIterator extends AbstractKeyIterator<AnyDb, Uint8Array> {
 
   private async collect (size: number): Promise<Uint8Array[]> {
     const kf = this.keyFormat
-    return await this.scan.collect(size, (entry, klen) => keyOf(entry, klen, kf))
+    return await this.scan.collect(size, KEYS, kf, kf) as Uint8Array[]
   }
 
   _seek (target: Uint8Array): void {
@@ -319,7 +351,7 @@ export class MakoValueIterator extends AbstractValueIterator<AnyDb, Uint8Array, 
 
   private async collect (size: number): Promise<Uint8Array[]> {
     const vf = this.valueFormat
-    return await this.scan.collect(size, (entry, klen) => valueOf(entry, klen, vf))
+    return await this.scan.collect(size, VALUES, vf, vf) as Uint8Array[]
   }
 
   _seek (target: Uint8Array): void {

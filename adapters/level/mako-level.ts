@@ -10,7 +10,7 @@ import ModuleError from 'module-error'
 import { lookup, type BTreeOptions, type Node } from '../../lib/btree/index.js'
 import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
 import { formatOf, valueOf } from './encoding.js'
-import { MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
+import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
 
 /**
  * Options of {@link MakoLevel}: those of abstract-level (`keyEncoding`,
@@ -270,7 +270,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     // the live tree as one batch.
     const root = options.snapshot != null ? snapshotRoot(options.snapshot, family) : family.tree.freeze().root
     const limit = options.limit === undefined || options.limit < 0 ? Infinity : options.limit
-    const keys = await new RangeScan(root, options).collect(limit, (entry, klen) => entry.subarray(0, klen))
+    const keys = await new RangeScan(root, options).collect(limit, KEYS, 'view', 'view') as Uint8Array[]
     this[kStore].apply(keys.map((key): BatchOp => ({ type: 'del', family, key })))
   }
 
