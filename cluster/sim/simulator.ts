@@ -687,7 +687,7 @@ export class Simulator implements SimNetworkHost {
 
   /** How to replay this run: its seed, for a failure message. */
   replayHint (): string {
-    return `Seed ${JSON.stringify(this.seed)}: replay with new Simulator({ seed: ${JSON.stringify(this.seed)} }) or MAKO_SEED=${String(this.seed)}`
+    return `Seed ${JSON.stringify(this.seed)}: replay with new Simulator({ seed: ${JSON.stringify(this.seed)} }) or SEED=${String(this.seed)} in the environment of the test`
   }
 
   /** SHA-256 of every event so far (time, kind, nodes, message bytes): equal for equal runs. */
