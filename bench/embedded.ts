@@ -16,11 +16,11 @@
  * @internal
  */
 
-import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { contenders, makoLevelUnavailable, type BenchDb, type Bytes, type Contender } from './embedded-contenders.js'
-import { parseBenchArgs } from './lib/cli.js'
+import { parseBenchArgs, type BenchArgs } from './lib/cli.js'
+import { runJsonChild } from './lib/child.js'
 import { formatBytes, formatRate, formatRatio, markdownTable } from './lib/markdown.js'
 import { Prng, randomBuffers } from './lib/prng.js'
 import { machineInfo, writeResults } from './lib/results.js'
@@ -32,8 +32,8 @@ const KEY_BYTES = 16
 const VALUE_BYTES = 100
 /** Most repetitions of a row within one sample. */
 const MAX_REPEATS = 50
-/** Longest a memory child may run before it is killed, in ms. */
-const MAX_MEMORY_CHILD_MS = 10 * 60_000
+/** Longest a child process (memory, --isolate pass) may run before it is killed, in ms. */
+const MAX_CHILD_MS = 10 * 60_000
 
 interface Sizes {
   /** Entries written and read by most rows. */
@@ -336,32 +336,41 @@ function record (m: Measured, row: Row, r: RowResult): void {
 }
 
 /** Run the memory child for one contender and parse its report. */
-function measureMemory (id: string, entries: number, seed: number): Promise<MemoryReport> {
+async function measureMemory (id: string, entries: number, seed: number): Promise<MemoryReport> {
   const script = fileURLToPath(new URL('./memory-child.js', import.meta.url))
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', script, '--contender', id, '--entries', String(entries), '--seed', String(seed)], {
-      stdio: ['ignore', 'pipe', 'inherit']
-    })
-    let out = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, MAX_MEMORY_CHILD_MS)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = out.trim().split('\n').pop() ?? ''
-      if (code !== 0) {
-        reject(new Error(`memory child for ${id} exited with ${String(code ?? signal)}: ${out}`))
-        return
-      }
-      try {
-        resolve(JSON.parse(line) as MemoryReport)
-      } catch (err) {
-        // Exit code 0 without a report: its event loop ran dry with a promise
-        // still pending (an operation that never settled).
-        reject(new Error(`memory child for ${id} exited without a report (a pending operation never settled?): '${out}'`, { cause: err }))
-      }
-    })
+  return await runJsonChild<MemoryReport>(script, ['--contender', id, '--entries', String(entries), '--seed', String(seed)], {
+    nodeArgs: ['--expose-gc'],
+    maxDurationMs: MAX_CHILD_MS
   })
+}
+
+/** What an `--isolate` worker reports for its pass. */
+interface WorkerReport {
+  rates: Record<string, number[]>
+  unsupported: string[]
+  problems: string[]
+}
+
+/** Run one pass of one contender in a fresh process (`--isolate`). */
+async function runIsolatedPass (c: Contender, args: BenchArgs, seed: number, m: Measured): Promise<void> {
+  const script = fileURLToPath(import.meta.url)
+  const childArgs = ['--worker', c.id, '--seed', String(seed), '--passes', '1', ...(args.quick ? ['--quick'] : [])]
+  const r = await runJsonChild<WorkerReport>(script, childArgs, { maxDurationMs: MAX_CHILD_MS })
+  for (const [row, rates] of Object.entries(r.rates)) (m.rates[row] ??= []).push(...rates)
+  for (const row of r.unsupported) m.unsupported.add(row)
+  m.problems.push(...r.problems)
+}
+
+/** `--worker <id>`: warm up, run one pass, print the rates as JSON. */
+async function worker (id: string, sizes: Sizes, seed: number): Promise<void> {
+  const c = (await contenders()).find((x) => x.id === id)
+  if (c === undefined) throw new Error(`unknown or unavailable contender '${id}'`)
+  const pick = (d: Dataset): Dataset => c.input === 'string' ? asStrings(d) : d
+  await runPass(c, pick(makeDataset(seed + 1, WARMUP)), { rates: {}, unsupported: new Set(), problems: [] }, 0)
+  const m: Measured = { rates: {}, unsupported: new Set(), problems: [] }
+  await runPass(c, pick(makeDataset(seed, sizes)), m, sizes.minSampleMs)
+  const report: WorkerReport = { rates: m.rates, unsupported: [...m.unsupported], problems: m.problems }
+  process.stdout.write(JSON.stringify(report) + '\n')
 }
 
 /** The bar MakoLevel must meet on a speed row (see the project brief). */
@@ -385,6 +394,8 @@ function speedBar (mako: number | undefined, mem: number | undefined, floor: num
 }
 
 const MAX_BYTES_PER_ENTRY = 300
+/** Passes further apart than this fraction of their median are listed as noisy. */
+const NOISY_SPREAD = 0.25
 
 async function main (): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2))
@@ -392,6 +403,10 @@ async function main (): Promise<void> {
   if (args.passes !== undefined) sizes.passes = Math.max(1, args.passes)
   const seed = args.seed ?? DEFAULT_SEED
   const loadAtStart = loadavg()
+  if (args.worker !== undefined) {
+    await worker(args.worker, sizes, seed)
+    return
+  }
 
   let all = await contenders()
   if (makoLevelUnavailable !== undefined) console.log(`MakoLevel: not measured: ${makoLevelUnavailable}`)
@@ -402,7 +417,7 @@ async function main (): Promise<void> {
   }
   if (all.length === 0) throw new Error('no contender to run')
 
-  console.log(`embedded benchmark: ${all.map((c) => c.label).join(', ')}`)
+  console.log(`embedded benchmark: ${all.map((c) => c.label).join(', ')}${args.isolate ? ' (each pass of each contender in its own process)' : ' (one process)'}`)
   console.log(`entries ${sizes.entries}, passes ${sizes.passes}, samples of at least ${sizes.minSampleMs} ms, seed ${seed}${args.quick ? ' (quick)' : ''}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`)
 
   const bufferData = makeDataset(seed, sizes)
@@ -410,24 +425,48 @@ async function main (): Promise<void> {
   const dataFor = (c: Contender): Dataset => c.input === 'string' ? stringData : bufferData
   const measured = new Map<string, Measured>(all.map((c) => [c.id, { rates: {}, unsupported: new Set(), problems: [] }]))
 
-  // Warm-up: let V8 compile every contender's paths before anything counts.
-  const warm = makeDataset(seed + 1, WARMUP)
-  const warmStrings = asStrings(warm)
-  for (const c of all) await runPass(c, c.input === 'string' ? warmStrings : warm, { rates: {}, unsupported: new Set(), problems: [] }, 0)
+  const failed = new Set<string>()
+  // Warm-up: let V8 compile every contender's paths before anything counts
+  // (an --isolate worker warms up in its own process).
+  if (!args.isolate) {
+    const warm = makeDataset(seed + 1, WARMUP)
+    const warmStrings = asStrings(warm)
+    for (const c of all) {
+      try {
+        await runPass(c, c.input === 'string' ? warmStrings : warm, { rates: {}, unsupported: new Set(), problems: [] }, 0)
+      } catch (err) {
+        console.error(`${c.label} failed in the warm-up:`, err)
+        measured.get(c.id)?.problems.push(`failed in the warm-up: ${(err as Error).message.split('\n')[0] ?? ''}`)
+        failed.add(c.id)
+      }
+    }
+  }
 
   for (let p = 0; p < sizes.passes; p++) {
     // Rotate the order so that no contender always runs first (or last).
     const order = all.map((_, i) => all[(i + p) % all.length] as Contender)
     for (const c of order) {
+      if (failed.has(c.id)) continue
       const started = performance.now()
-      await runPass(c, dataFor(c), measured.get(c.id) as Measured, sizes.minSampleMs)
+      const m = measured.get(c.id) as Measured
+      try {
+        if (args.isolate) await runIsolatedPass(c, args, seed, m)
+        else await runPass(c, dataFor(c), m, sizes.minSampleMs)
+      } catch (err) {
+        // A contender that throws is a bug in it: report it, drop it from the
+        // remaining passes, and let the others finish.
+        console.error(`${c.label} failed:`, err)
+        m.problems.push(`failed in pass ${p + 1}: ${(err as Error).message.split('\n')[0] ?? ''}`)
+        failed.add(c.id)
+        continue
+      }
       console.log(`pass ${p + 1}/${sizes.passes} ${c.label}: ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
   }
 
   const memory = new Map<string, MemoryReport | { error: string }>()
   if (args.memory) {
-    for (const c of all) {
+    for (const c of all.filter((x) => !failed.has(x.id))) {
       try {
         memory.set(c.id, await measureMemory(c.id, sizes.memoryEntries, seed))
       } catch (err) {
@@ -443,6 +482,12 @@ async function main (): Promise<void> {
   const medianOf = (id: string, row: string): number | undefined => {
     const rates = measured.get(id)?.rates[row]
     return rates === undefined || rates.length === 0 ? undefined : median(rates)
+  }
+  // (max - min) / median over the passes: how far apart the passes were.
+  const spreadOf = (id: string, row: string): number | undefined => {
+    const rates = measured.get(id)?.rates[row]
+    if (rates === undefined || rates.length < 2) return undefined
+    return (Math.max(...rates) - Math.min(...rates)) / median(rates)
   }
   const has = (id: string): boolean => all.some((c) => c.id === id)
   const header = ['Row', 'Unit', ...all.map((c) => c.label), 'MakoLevel needs', 'Mako / mem(buffer)', 'Mako / floor', 'Bar met']
@@ -463,6 +508,7 @@ async function main (): Promise<void> {
       results: Object.fromEntries(all.map((c) => [c.id, {
         median: medianOf(c.id, row.id) ?? null,
         passes: measured.get(c.id)?.rates[row.id] ?? [],
+        spread: spreadOf(c.id, row.id) ?? null,
         unsupported: measured.get(c.id)?.unsupported.has(row.id) ?? false
       }])),
       makoOverMemoryBuffer: mako !== undefined && mem !== undefined ? mako / mem : null,
@@ -521,16 +567,27 @@ async function main (): Promise<void> {
     })
     console.log(['', `Memory growth for ${sizes.memoryEntries} entries:`, ...detail].join('\n'))
   }
+  const noisy = ROWS.flatMap((row) => all.flatMap((c) => {
+    const sp = spreadOf(c.id, row.id)
+    return sp !== undefined && sp > NOISY_SPREAD ? [`${row.id}/${c.id} ${(sp * 100).toFixed(0)}%`] : []
+  }))
+  if (noisy.length > 0) {
+    console.log(`\nPasses more than ${NOISY_SPREAD * 100}% apart ((max - min) / median; other load on the machine?): ${noisy.join(', ')}`)
+  }
   const problems = all.flatMap((c) => (measured.get(c.id)?.problems ?? []).map((p) => `${c.label}: ${p}`))
   if (problems.length > 0) {
     console.log(['', 'PROBLEMS (results of these contenders are suspect):', ...[...new Set(problems)].map((p) => `- ${p}`)].join('\n'))
     process.exitCode = 1
   }
 
-  const path = writeResults('embedded', {
+  // Smoke and partial runs get their own file, so they never overwrite the
+  // full run's results.
+  const variant = [args.quick ? 'quick' : '', args.isolate ? 'isolated' : '', args.only.length > 0 ? `only-${args.only.join('+')}` : '']
+    .filter((x) => x !== '').join('-')
+  const path = writeResults(variant === '' ? 'embedded' : `embedded-${variant}`, {
     benchmark: 'embedded',
     machine: machineInfo(),
-    config: { ...sizes, seed, quick: args.quick, loadAverageAtStart: loadAtStart, only: args.only, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, rangeRead: 'iterator({ gte, limit: 100 }).all()' },
+    config: { ...sizes, seed, quick: args.quick, isolate: args.isolate, loadAverageAtStart: loadAtStart, only: args.only, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, rangeRead: 'iterator({ gte, limit: 100 }).all()' },
     contenders: all.map((c) => ({ id: c.id, label: c.label })),
     makoLevelUnavailable: makoLevelUnavailable ?? null,
     rows: jsonRows,

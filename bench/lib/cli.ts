@@ -17,6 +17,13 @@ export interface BenchArgs {
   seed: number | undefined
   /** `--no-memory`: skip the memory rows (they start child processes). */
   memory: boolean
+  /**
+   * `--isolate`: run each contender's pass in a fresh child process, so V8
+   * sees one database class at a time (as an application does).
+   */
+  isolate: boolean
+  /** `--worker <id>`: internal, this process is the child of `--isolate`. */
+  worker: string | undefined
 }
 
 /**
@@ -26,7 +33,7 @@ export interface BenchArgs {
  * @internal
  */
 export function parseBenchArgs (argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { quick: false, only: [], passes: undefined, seed: undefined, memory: true }
+  const args: BenchArgs = { quick: false, only: [], passes: undefined, seed: undefined, memory: true, isolate: false, worker: undefined }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -45,7 +52,9 @@ export function parseBenchArgs (argv: readonly string[]): BenchArgs {
     else if (a === '--passes') args.passes = int(value())
     else if (a === '--seed') args.seed = int(value())
     else if (a === '--no-memory') args.memory = false
-    else throw new Error(`unknown option '${String(a)}' (known: --quick, --only <name>, --passes <n>, --seed <n>, --no-memory)`)
+    else if (a === '--isolate') args.isolate = true
+    else if (a === '--worker') args.worker = value()
+    else throw new Error(`unknown option '${String(a)}' (known: --quick, --only <name>, --passes <n>, --seed <n>, --no-memory, --isolate)`)
   }
   return args
 }
