@@ -446,7 +446,8 @@ export class FileLog implements Log {
       const f = found[i] as { firstSeq: number, path: string, name: string }
       const prev = segments[segments.length - 1]
       if (prev !== undefined && f.firstSeq !== prev.lastSeq + 1) {
-        throw corruption(f.path, 0, `segment starts at seq ${f.firstSeq} but the previous one ends at ${prev.lastSeq}`)
+        throw corruption(f.path, 0,
+          `segment starts at seq ${f.firstSeq} but the previous one, ${prev.path}, ends at ${prev.lastSeq}`)
       }
       let scan: SegmentScan
       try {
@@ -1038,7 +1039,8 @@ export async function repairLog (
     let damage: { offset: number, reason: string } | undefined
     let scan: SegmentScan | undefined
     if (f.firstSeq !== lastSeq + 1) {
-      damage = { offset: 0, reason: `segment starts at seq ${f.firstSeq} but the previous one ends at ${lastSeq}` }
+      const prev = (found[i - 1] as { path: string }).path
+      damage = { offset: 0, reason: `segment starts at seq ${f.firstSeq} but the previous one, ${prev}, ends at ${lastSeq}` }
     } else {
       try {
         scan = await scanFile(fs, f.path, f.firstSeq, maxRecordBytes)

@@ -1,7 +1,7 @@
 /**
- * The byte formats MakoLevel hands to abstract-level. Entries are stored as
- * one `Uint8Array` (key bytes then value bytes); reads return views of it
- * in the format the caller's encoding asked for, without copying.
+ * The byte formats MakoLevel hands to abstract-level. Entries are stored in
+ * shared chunks (see lib/btree/chunk); reads return views of the stored
+ * bytes in the format the caller's encoding asked for, without copying.
  *
  * @module
  * @internal
@@ -19,27 +19,31 @@ export const NodeBuffer: ViewConstructor = typeof species === 'function' && (spe
   ? species as ViewConstructor
   : class { constructor (b: ArrayBufferLike, o: number, n: number) { return Buffer.from(b, o, n) } } as unknown as ViewConstructor
 
+import type { Leaf } from '../../lib/btree/index.js'
+
 /** A format abstract-level may ask for: Node's Buffer or a plain Uint8Array. @internal */
 export type StoreFormat = 'buffer' | 'view'
 
 /**
- * The key of an entry as a view in `format`.
+ * The key of entry `i` of `leaf` as a view in `format`.
  * @internal
  */
-export function keyOf (entry: Uint8Array, klen: number, format: StoreFormat): Uint8Array {
+export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
+  const buffer = leaf.chunks[i]!.buffer
   return format === 'view'
-    ? new Uint8Array(entry.buffer, entry.byteOffset, klen)
-    : new NodeBuffer(entry.buffer, entry.byteOffset, klen)
+    ? new Uint8Array(buffer, leaf.offs[i]!, leaf.klens[i]!)
+    : new NodeBuffer(buffer, leaf.offs[i]!, leaf.klens[i]!)
 }
 
 /**
- * The value of an entry as a view in `format`.
+ * The value of entry `i` of `leaf` as a view in `format`.
  * @internal
  */
-export function valueOf (entry: Uint8Array, klen: number, format: StoreFormat): Uint8Array {
+export function valueOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
+  const buffer = leaf.chunks[i]!.buffer
   return format === 'view'
-    ? new Uint8Array(entry.buffer, entry.byteOffset + klen, entry.length - klen)
-    : new NodeBuffer(entry.buffer, entry.byteOffset + klen, entry.length - klen)
+    ? new Uint8Array(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)
+    : new NodeBuffer(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)
 }
 
 /**

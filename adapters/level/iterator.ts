@@ -8,7 +8,7 @@
  */
 
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level'
-import { Cursor, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
+import { Cursor, compareAt, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
 import { createRequire } from 'node:module'
 import type { StoreFormat } from './encoding.js'
 import { NodeBuffer, keyOf, valueOf } from './encoding.js'
@@ -92,15 +92,16 @@ export class RangeScan {
   /** True while the cursor is on an entry inside the range. */
   get valid (): boolean {
     const c = this.cursor
-    return c.valid && (this.end === null || this.inRange(c.entry, c.klen))
+    return c.leaf !== null && (this.end === null || this.inRange(c.leaf, c.pos))
   }
 
-  /** True if an entry (reached in the walk's direction) has not passed the end bound. */
-  private inRange (entry: Uint8Array, klen: number): boolean {
+  /** True if entry `i` of `leaf` (reached in the walk's direction) has not passed the end bound. */
+  private inRange (leaf: Leaf, i: number): boolean {
     const end = this.end!
-    const d = compareFrom(entry, klen, end, end.length, 0)
-    if (this.reverse) return this.endInclusive ? d >= 0 : d > 0
-    return this.endInclusive ? d <= 0 : d < 0
+    // d is end - entry.
+    const d = compareAt(end, end.length, leaf.chunks[i]!.bytes, leaf.offs[i]!, leaf.klens[i]!, 0)
+    if (this.reverse) return this.endInclusive ? d <= 0 : d < 0
+    return this.endInclusive ? d >= 0 : d > 0
   }
 
   /**
@@ -133,17 +134,16 @@ export class RangeScan {
     const c = this.cursor
     const leaf = c.leaf
     if (leaf === null || want <= 0) return 0
-    const ents = leaf.ents
-    const klens = leaf.klens
+    const length = leaf.length
     const pos = c.pos
     this.spanLeaf = leaf
     this.spanFrom = pos
     if (!this.reverse) {
-      let stop = ents.length
+      let stop = length
       let ends = false
-      if (this.end !== null && !this.inRange(ents[stop - 1]!, klens[stop - 1]!)) {
+      if (this.end !== null && !this.inRange(leaf, stop - 1)) {
         stop = pos
-        while (this.inRange(ents[stop]!, klens[stop]!)) stop++
+        while (this.inRange(leaf, stop)) stop++
         ends = true
       }
       const n = stop - pos < want ? stop - pos : want
@@ -154,9 +154,9 @@ export class RangeScan {
     }
     let stop = -1
     let ends = false
-    if (this.end !== null && !this.inRange(ents[0]!, klens[0]!)) {
+    if (this.end !== null && !this.inRange(leaf, 0)) {
       stop = pos
-      while (this.inRange(ents[stop]!, klens[stop]!)) stop--
+      while (this.inRange(leaf, stop)) stop--
       ends = true
     }
     const n = pos - stop < want ? pos - stop : want
@@ -176,23 +176,25 @@ export class RangeScan {
     const out: unknown[] = []
     let yielded = 0
     for (let n = this.span(size); n > 0; n = this.span(size - out.length)) {
-      const { ents, klens } = this.spanLeaf!
+      const leaf = this.spanLeaf!
       const step = this.spanStep
       let p = this.spanFrom
       // One loop per kind and format pair, so the loop body has no branches
       // on them (V8 then keeps each loop's allocation sites monomorphic).
       if (kind === ENTRIES && kf === 'buffer' && vf === 'buffer') {
+        const { chunks, offs, klens, vlens } = leaf
         for (let j = 0; j < n; j++, p += step) {
-          const e = ents[p]!
+          const buffer = chunks[p]!.buffer
+          const off = offs[p]!
           const k = klens[p]!
-          out.push([new NodeBuffer(e.buffer, e.byteOffset, k), new NodeBuffer(e.buffer, e.byteOffset + k, e.length - k)])
+          out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, vlens[p]!)])
         }
       } else if (kind === ENTRIES) {
-        for (let j = 0; j < n; j++, p += step) out.push([keyOf(ents[p]!, klens[p]!, kf), valueOf(ents[p]!, klens[p]!, vf)])
+        for (let j = 0; j < n; j++, p += step) out.push([keyOf(leaf, p, kf), valueOf(leaf, p, vf)])
       } else if (kind === KEYS) {
-        for (let j = 0; j < n; j++, p += step) out.push(keyOf(ents[p]!, klens[p]!, kf))
+        for (let j = 0; j < n; j++, p += step) out.push(keyOf(leaf, p, kf))
       } else {
-        for (let j = 0; j < n; j++, p += step) out.push(valueOf(ents[p]!, klens[p]!, vf))
+        for (let j = 0; j < n; j++, p += step) out.push(valueOf(leaf, p, vf))
       }
       if (out.length - yielded >= YIELD_EVERY) {
         yielded = out.length
@@ -258,10 +260,9 @@ export class MakoIterator extends AbstractIterator<AnyDb, Uint8Array, Uint8Array
     if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
     const c = scan.cursor
-    const entry = c.entry
-    const klen = c.klen
+    const entry: [Uint8Array, Uint8Array] = [keyOf(c.leaf!, c.pos, this.keyFormat), valueOf(c.leaf!, c.pos, this.valueFormat)]
     scan.advance()
-    return [keyOf(entry, klen, this.keyFormat), valueOf(entry, klen, this.valueFormat)]
+    return entry
   }
 
   async _nextv (size: number): Promise<Array<[Uint8Array, Uint8Array]>> {
@@ -298,7 +299,7 @@ export class MakoKeyIterator extends AbstractKeyIterator<AnyDb, Uint8Array> {
     const scan = this.scan
     if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
-    const key = keyOf(scan.cursor.entry, scan.cursor.klen, this.keyFormat)
+    const key = keyOf(scan.cursor.leaf!, scan.cursor.pos, this.keyFormat)
     scan.advance()
     return key
   }
@@ -336,7 +337,7 @@ export class MakoValueIterator extends AbstractValueIterator<AnyDb, Uint8Array, 
     const scan = this.scan
     if (scan.hasSignal) await scan.checkSignal()
     if (!scan.valid) return undefined
-    const value = valueOf(scan.cursor.entry, scan.cursor.klen, this.valueFormat)
+    const value = valueOf(scan.cursor.leaf!, scan.cursor.pos, this.valueFormat)
     scan.advance()
     return value
   }

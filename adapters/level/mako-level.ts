@@ -7,7 +7,7 @@
 import { AbstractLevel, AbstractSnapshot, AbstractChainedBatch } from 'abstract-level'
 import type { AbstractDatabaseOptions } from 'abstract-level'
 import ModuleError from 'module-error'
-import { lookup, type BTreeOptions, type Node } from '../../lib/btree/index.js'
+import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/index.js'
 import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
 import { formatOf, valueOf } from './encoding.js'
 import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
@@ -198,8 +198,8 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
 
   /** @internal */
   _getSync (key: Uint8Array, options: ReadOptions): Uint8Array | undefined {
-    const entry = lookup(this.#root(options), key)
-    return entry === undefined ? undefined : valueOf(entry, key.length, formatOf(options.valueEncoding))
+    const leaf = find(this.#root(options), key)
+    return leaf === null ? undefined : valueOf(leaf, foundAt, formatOf(options.valueEncoding))
   }
 
   /** @internal */
@@ -210,21 +210,21 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     const out = new Array<Uint8Array | undefined>(keys.length)
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!
-      const entry = lookup(root, key)
-      out[i] = entry === undefined ? undefined : valueOf(entry, key.length, format)
+      const leaf = find(root, key)
+      out[i] = leaf === null ? undefined : valueOf(leaf, foundAt, format)
     }
     return out
   }
 
   /** @internal */
   async _has (key: Uint8Array, options: ReadOptions): Promise<boolean> {
-    return lookup(this.#root(options), key) !== undefined
+    return find(this.#root(options), key) !== null
   }
 
   /** @internal */
   async _hasMany (keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
     const root = this.#root(options)
-    return keys.map((key) => lookup(root, key) !== undefined)
+    return keys.map((key) => find(root, key) !== null)
   }
 
   /** @internal */

@@ -1,10 +1,10 @@
 /**
  * A copy-on-write B+tree over byte keys.
  *
- * Each entry is one `Uint8Array` holding the key bytes followed by the value
- * bytes; the leaf keeps the key length beside it. One object per entry (and
- * not two) is what keeps a million entries under 300 bytes each: a typed
- * array costs about 90 bytes of header before its first byte.
+ * An entry is its key bytes followed by its value bytes, copied into a
+ * shared {@link Chunk}; a leaf holds, in parallel arrays, each entry's chunk,
+ * offset, key length, value length and key slice. There is no object per
+ * entry, which is what keeps a million entries far under 300 bytes each.
  *
  * Snapshots are O(1): {@link BTree.freeze} hands out the current root and
  * moves the tree to a new epoch. A node belongs to the epoch that made it and
@@ -22,7 +22,8 @@
  */
 
 import { assert } from '../errors.js'
-import { SLICE_BYTES, compareFrom, slice } from './compare.js'
+import { SLICE_BYTES, compareAt, compareFrom, slice } from './compare.js'
+import { Chunk, place, placedChunk, placedOffset } from './chunk.js'
 
 /** Default maximum entries in a leaf. */
 export const LEAF_SIZE_DEFAULT = 64
@@ -32,20 +33,46 @@ export const BRANCH_SIZE_DEFAULT = 64
 let nextEpoch = 1
 
 /**
- * A leaf: entries in key order, with their key lengths and key slices in
- * parallel arrays (arrays of small numbers stay unboxed in V8).
+ * A leaf: entries in key order as parallel arrays (arrays of small numbers
+ * stay unboxed in V8, and a search reads the slices array alone).
  * @internal
  */
 export class Leaf {
   readonly isLeaf = true as const
   constructor (
-    public ents: Uint8Array[],
+    /** The chunk holding each entry's bytes. */
+    public chunks: Chunk[],
+    /** Offset of each entry in its chunk. */
+    public offs: number[],
+    /** Key length of each entry; its key is `chunk.bytes[off, off + klen)`. */
     public klens: number[],
+    /** Value length of each entry; its value follows its key. */
+    public vlens: number[],
+    /** The first key bytes of each entry as a number (see `slice`). */
     public slices: number[],
     public epoch: number
   ) {}
 
-  get length (): number { return this.ents.length }
+  get length (): number { return this.offs.length }
+
+  /** The parallel arrays, for the rare code that moves entries between leaves. */
+  columns (): unknown[][] {
+    return [this.chunks, this.offs, this.klens, this.vlens, this.slices]
+  }
+
+  /** The key of entry `i`, as a view of the stored bytes. */
+  key (i: number): Uint8Array {
+    return new Uint8Array(this.chunks[i]!.buffer, this.offs[i]!, this.klens[i]!)
+  }
+
+  /** The value of entry `i`, as a view of the stored bytes. */
+  value (i: number): Uint8Array {
+    return new Uint8Array(this.chunks[i]!.buffer, this.offs[i]! + this.klens[i]!, this.vlens[i]!)
+  }
+}
+
+function emptyLeaf (epoch: number): Leaf {
+  return new Leaf([], [], [], [], [], epoch)
 }
 
 /**
@@ -99,10 +126,10 @@ export function leafSearch (leaf: Leaf, key: Uint8Array, klen: number, s: number
     const mid = (lo + hi) >>> 1
     const ms = slices[mid]!
     // Numbers first: the slice settles almost every step without touching
-    // the entry's bytes (one less pointer chase per step).
-    const c = ms < s ? -1 : ms > s ? 1 : compareFrom(leaf.ents[mid]!, leaf.klens[mid]!, key, klen, SLICE_BYTES)
-    if (c < 0) lo = mid + 1
-    else if (c > 0) hi = mid
+    // the entry's bytes (two less pointer chases per step). c is key - entry.
+    const c = ms < s ? 1 : ms > s ? -1 : compareAt(key, klen, leaf.chunks[mid]!.bytes, leaf.offs[mid]!, leaf.klens[mid]!, SLICE_BYTES)
+    if (c > 0) lo = mid + 1
+    else if (c < 0) hi = mid
     else return mid
   }
   return ~lo
@@ -147,7 +174,7 @@ export class BTree {
   private splitNode: Node | null = null
   private splitKey: Uint8Array | null = null
   private splitSlice = 0
-  private replaced: Uint8Array | undefined = undefined
+  private replaced = false
   // The view handed out by the last freeze(), while nothing has changed
   // since: freezing again then needs no new epoch, so a read-mostly load
   // that opens many iterators copies no paths at all.
@@ -158,46 +185,35 @@ export class BTree {
     this.branchSize = options.branchSize ?? BRANCH_SIZE_DEFAULT
     assert(this.leafSize >= 4 && this.branchSize >= 4, 'node sizes must be at least 4')
     this.epoch = nextEpoch++
-    this.root = new Leaf([], [], [], this.epoch)
+    this.root = emptyLeaf(this.epoch)
   }
 
   /**
-   * Builds a tree from entries already in strictly ascending key order, in
-   * O(n): leaves are filled to 3/4 so the first writes after a load do not
-   * split every leaf.
+   * Builds a tree from entries already in strictly ascending key order,
+   * given as parallel arrays, in O(n). Leaves are filled to 3/4 so the first
+   * writes after a load do not split every leaf.
    */
-  static fromSorted (ents: Uint8Array[], klens: number[], options: BTreeOptions = {}): BTree {
+  static fromSorted (chunks: Chunk[], offs: number[], klens: number[], vlens: number[], options: BTreeOptions = {}): BTree {
     const tree = new BTree(options)
-    const n = ents.length
+    const n = offs.length
     if (n === 0) return tree
     const epoch = tree.epoch
-    const per = Math.max(2, Math.floor(tree.leafSize * 3 / 4))
     let level: Node[] = []
     let mins: Uint8Array[] = []
-    for (let i = 0; i < n; i += per) {
-      let end = Math.min(n, i + per)
-      // Never leave a last leaf under half full: share with the one before.
-      if (n - end > 0 && n - end < per / 2) end = Math.ceil((i + n) / 2)
-      const e = ents.slice(i, end)
-      const k = klens.slice(i, end)
-      const s = new Array<number>(e.length)
-      for (let j = 0; j < e.length; j++) s[j] = slice(e[j]!, k[j]!)
-      level.push(new Leaf(e, k, s, epoch))
-      mins.push(e[0]!.slice(0, k[0]!))
-      if (end !== i + per) i = end - per
+    for (const [from, to] of runs(n, Math.max(2, Math.floor(tree.leafSize * 3 / 4)))) {
+      const leaf = new Leaf(chunks.slice(from, to), offs.slice(from, to), klens.slice(from, to), vlens.slice(from, to), [], epoch)
+      for (let j = 0; j < leaf.offs.length; j++) leaf.slices.push(slice(leaf.chunks[j]!.bytes, leaf.klens[j]!, leaf.offs[j]!))
+      level.push(leaf)
+      mins.push(leaf.key(0).slice())
     }
     const fan = Math.max(2, Math.floor(tree.branchSize * 3 / 4))
     while (level.length > 1) {
       const up: Node[] = []
       const upMins: Uint8Array[] = []
-      for (let i = 0; i < level.length; i += fan) {
-        let end = Math.min(level.length, i + fan)
-        if (level.length - end > 0 && level.length - end < fan / 2) end = Math.ceil((i + level.length) / 2)
-        const kids = level.slice(i, end)
-        const keys = mins.slice(i + 1, end)
-        up.push(new Branch(keys, keys.map((key) => slice(key, key.length)), kids, epoch))
-        upMins.push(mins[i]!)
-        if (end !== i + fan) i = end - fan
+      for (const [from, to] of runs(level.length, fan)) {
+        const keys = mins.slice(from + 1, to)
+        up.push(new Branch(keys, keys.map((key) => slice(key, key.length)), level.slice(from, to), epoch))
+        upMins.push(mins[from]!)
       }
       level = up
       mins = upMins
@@ -222,60 +238,52 @@ export class BTree {
   clear (): void {
     this.frozen = null
     this.epoch = nextEpoch++
-    this.root = new Leaf([], [], [], this.epoch)
+    this.root = emptyLeaf(this.epoch)
     this.size = 0
   }
 
-  /** The entry for `key` (key bytes then value bytes), or undefined. */
-  get (key: Uint8Array): Uint8Array | undefined {
-    return lookup(this.root, key)
-  }
-
   /**
-   * Inserts or replaces the entry for `key`. `entry` must begin with the
-   * bytes of `key`; the tree keeps it, so it must not change afterwards.
+   * Inserts or replaces the entry for `key`; key and value bytes are copied.
    *
-   * @returns the entry it replaced, or undefined if the key is new.
+   * @returns true if it replaced an entry, false if the key is new.
    */
-  set (key: Uint8Array, entry: Uint8Array): Uint8Array | undefined {
+  set (key: Uint8Array, value: Uint8Array): boolean {
     const klen = key.length
-    this.replaced = undefined
+    this.replaced = false
     this.frozen = null
-    const root = this.insert(this.root, key, klen, slice(key, klen), entry)
+    place(key, value)
+    const root = this.insert(this.root, key, klen, slice(key, klen), placedChunk, placedOffset, value.length)
     if (this.splitNode !== null) {
-      const right = this.splitNode
-      const sep = this.splitKey!
-      this.root = new Branch([sep], [this.splitSlice], [root, right], this.epoch)
+      this.root = new Branch([this.splitKey!], [this.splitSlice], [root, this.splitNode], this.epoch)
       this.splitNode = null
       this.splitKey = null
     } else {
       this.root = root
     }
-    if (this.replaced === undefined) this.size++
+    if (!this.replaced) this.size++
     return this.replaced
   }
 
   /**
    * Removes the entry for `key`.
    *
-   * @returns the entry removed, or undefined if there was none.
+   * @returns true if there was one.
    */
-  delete (key: Uint8Array): Uint8Array | undefined {
+  delete (key: Uint8Array): boolean {
     const klen = key.length
-    this.replaced = undefined
     const root = this.remove(this.root, key, klen, slice(key, klen))
-    if (root === null) return undefined
+    if (root === null) return false
     this.frozen = null
     // A branch left with one child gives its place to that child, so the
     // tree shrinks from the top as it grew.
     this.root = !root.isLeaf && root.kids.length === 1 ? root.kids[0]! : root
     this.size--
-    return this.replaced
+    return true
   }
 
   private leafFor (node: Leaf): Leaf {
     if (node.epoch === this.epoch) return node
-    return new Leaf(node.ents.slice(), node.klens.slice(), node.slices.slice(), this.epoch)
+    return new Leaf(node.chunks.slice(), node.offs.slice(), node.klens.slice(), node.vlens.slice(), node.slices.slice(), this.epoch)
   }
 
   private branchFor (node: Branch): Branch {
@@ -283,25 +291,29 @@ export class BTree {
     return new Branch(node.keys.slice(), node.slices.slice(), node.kids.slice(), this.epoch)
   }
 
-  private insert (node: Node, key: Uint8Array, klen: number, s: number, entry: Uint8Array): Node {
+  private insert (node: Node, key: Uint8Array, klen: number, s: number, chunk: Chunk, off: number, vlen: number): Node {
     if (node.isLeaf) {
       const i = leafSearch(node, key, klen, s)
       const leaf = this.leafFor(node)
       if (i >= 0) {
-        this.replaced = leaf.ents[i]
-        leaf.ents[i] = entry
+        this.replaced = true
+        leaf.chunks[i] = chunk
+        leaf.offs[i] = off
+        leaf.vlens[i] = vlen
         return leaf
       }
       const at = ~i
-      leaf.ents.splice(at, 0, entry)
+      leaf.chunks.splice(at, 0, chunk)
+      leaf.offs.splice(at, 0, off)
       leaf.klens.splice(at, 0, klen)
+      leaf.vlens.splice(at, 0, vlen)
       leaf.slices.splice(at, 0, s)
-      if (leaf.ents.length > this.leafSize) this.splitLeaf(leaf)
+      if (leaf.offs.length > this.leafSize) this.splitLeaf(leaf)
       return leaf
     }
     const ci = childIndex(node, key, klen, s)
     const child = node.kids[ci]!
-    const kid = this.insert(child, key, klen, s, entry)
+    const kid = this.insert(child, key, klen, s, chunk, off, vlen)
     const right = this.splitNode
     if (kid === child && right === null) return node
     const branch = this.branchFor(node)
@@ -318,10 +330,10 @@ export class BTree {
   }
 
   private splitLeaf (leaf: Leaf): void {
-    const half = leaf.ents.length >>> 1
-    const right = new Leaf(leaf.ents.splice(half), leaf.klens.splice(half), leaf.slices.splice(half), this.epoch)
+    const half = leaf.offs.length >>> 1
+    const right = new Leaf(leaf.chunks.splice(half), leaf.offs.splice(half), leaf.klens.splice(half), leaf.vlens.splice(half), leaf.slices.splice(half), this.epoch)
     this.splitNode = right
-    this.splitKey = right.ents[0]!.slice(0, right.klens[0]!)
+    this.splitKey = right.key(0).slice()
     this.splitSlice = right.slices[0]!
   }
 
@@ -343,10 +355,7 @@ export class BTree {
       const i = leafSearch(node, key, klen, s)
       if (i < 0) return null
       const leaf = this.leafFor(node)
-      this.replaced = leaf.ents[i]
-      leaf.ents.splice(i, 1)
-      leaf.klens.splice(i, 1)
-      leaf.slices.splice(i, 1)
+      for (const column of leaf.columns()) column.splice(i, 1)
       return leaf
     }
     const ci = childIndex(node, key, klen, s)
@@ -372,32 +381,27 @@ export class BTree {
     if (left.isLeaf && right.isLeaf) {
       const l = this.leafFor(left)
       const r = this.leafFor(right)
-      if (l.ents.length + r.ents.length <= this.leafSize) {
-        l.ents.push(...r.ents)
-        l.klens.push(...r.klens)
-        l.slices.push(...r.slices)
+      const lc = l.columns()
+      const rc = r.columns()
+      if (l.length + r.length <= this.leafSize) {
+        for (let c = 0; c < lc.length; c++) lc[c]!.push(...rc[c]!)
         branch.kids.splice(ri, 1)
         branch.keys.splice(li, 1)
         branch.slices.splice(li, 1)
         branch.kids[li] = l
         return
       }
-      const total = l.ents.length + r.ents.length
-      const want = total >>> 1
-      if (l.ents.length < want) {
-        const n = want - l.ents.length
-        l.ents.push(...r.ents.splice(0, n))
-        l.klens.push(...r.klens.splice(0, n))
-        l.slices.push(...r.slices.splice(0, n))
+      const want = (l.length + r.length) >>> 1
+      if (l.length < want) {
+        const n = want - l.length
+        for (let c = 0; c < lc.length; c++) lc[c]!.push(...rc[c]!.splice(0, n))
       } else {
-        const n = l.ents.length - want
-        r.ents.unshift(...l.ents.splice(want, n))
-        r.klens.unshift(...l.klens.splice(want, n))
-        r.slices.unshift(...l.slices.splice(want, n))
+        const n = l.length - want
+        for (let c = 0; c < lc.length; c++) rc[c]!.unshift(...lc[c]!.splice(want, n))
       }
       branch.kids[li] = l
       branch.kids[ri] = r
-      branch.keys[li] = r.ents[0]!.slice(0, r.klens[0]!)
+      branch.keys[li] = r.key(0).slice()
       branch.slices[li] = r.slices[0]!
       return
     }
@@ -435,17 +439,47 @@ export class BTree {
 }
 
 /**
- * The entry for `key` under `root`, or undefined. Reads only, so it works on
- * live and frozen roots alike.
+ * Splits `n` items into runs of `per`, except that a last run under half of
+ * `per` is merged with the one before and the two are split evenly.
+ */
+function runs (n: number, per: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  for (let from = 0; from < n;) {
+    let to = Math.min(n, from + per)
+    if (n - to > 0 && n - to < per / 2) to = Math.ceil((from + n) / 2)
+    out.push([from, to])
+    from = to
+  }
+  return out
+}
+
+/** Position of the entry {@link find} found in its leaf. @internal */
+export let foundAt = 0
+
+/**
+ * The leaf holding `key` under `root` (its position left in
+ * {@link foundAt}), or null. Reads only, so it works on live and frozen
+ * roots alike; no result object, since every get makes this call.
  * @internal
  */
-export function lookup (root: Node, key: Uint8Array): Uint8Array | undefined {
+export function find (root: Node, key: Uint8Array): Leaf | null {
   const klen = key.length
   const s = slice(key, klen)
   let node = root
   while (!node.isLeaf) node = node.kids[childIndex(node, key, klen, s)]!
   const i = leafSearch(node, key, klen, s)
-  return i >= 0 ? node.ents[i] : undefined
+  if (i < 0) return null
+  foundAt = i
+  return node
+}
+
+/**
+ * The value stored for `key` under `root` as a view, or undefined.
+ * @internal
+ */
+export function lookup (root: Node, key: Uint8Array): Uint8Array | undefined {
+  const leaf = find(root, key)
+  return leaf === null ? undefined : leaf.value(foundAt)
 }
 
 /**
@@ -461,26 +495,24 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
     branchSize = tree.branchSize
   }
   let prev: Uint8Array | null = null
-  let prevLen = 0
   let leafDepth = -1
   let count = 0
   const visit = (node: Node, depth: number, lo: Uint8Array | null, hi: Uint8Array | null, isRoot: boolean): void => {
     if (node.isLeaf) {
       if (leafDepth === -1) leafDepth = depth
       assert(leafDepth === depth, 'leaves at one depth')
-      assert(node.ents.length <= leafSize, 'leaf within size')
-      assert(isRoot || node.ents.length > 0, 'non-root leaf not empty')
-      assert(node.klens.length === node.ents.length && node.slices.length === node.ents.length, 'leaf arrays aligned')
-      for (let i = 0; i < node.ents.length; i++) {
-        const e = node.ents[i]!
-        const k = node.klens[i]!
-        assert(k <= e.length, 'key length within entry')
-        assert(node.slices[i] === slice(e, k), 'slice matches key')
-        if (prev !== null) assert(compareFrom(prev, prevLen, e, k, 0) < 0, 'keys strictly ascending')
-        if (lo !== null) assert(compareFrom(lo, lo.length, e, k, 0) <= 0, 'key at or above its separator')
-        if (hi !== null) assert(compareFrom(e, k, hi, hi.length, 0) < 0, 'key below the next separator')
-        prev = e
-        prevLen = k
+      assert(node.length <= leafSize, 'leaf within size')
+      assert(isRoot || node.length > 0, 'non-root leaf not empty')
+      for (const column of node.columns()) assert(column.length === node.length, 'leaf arrays aligned')
+      for (let i = 0; i < node.length; i++) {
+        const chunk = node.chunks[i]!
+        assert(node.offs[i]! + node.klens[i]! + node.vlens[i]! <= chunk.bytes.length, 'entry within its chunk')
+        const k = node.key(i)
+        assert(node.slices[i] === slice(k, k.length), 'slice matches key')
+        if (prev !== null) assert(compareFrom(prev, prev.length, k, k.length, 0) < 0, 'keys strictly ascending')
+        if (lo !== null) assert(compareFrom(lo, lo.length, k, k.length, 0) <= 0, 'key at or above its separator')
+        if (hi !== null) assert(compareFrom(k, k.length, hi, hi.length, 0) < 0, 'key below the next separator')
+        prev = k
         count++
       }
       return

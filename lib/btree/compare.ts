@@ -15,7 +15,7 @@
 export const SLICE_BYTES = 6
 
 /**
- * The first {@link SLICE_BYTES} bytes of `key[0..length)` as a number,
+ * The first {@link SLICE_BYTES} bytes of `key[offset..offset+length)` as a number,
  * big-endian, padded with zero bytes.
  *
  * Slices order keys soundly: if `slice(a) < slice(b)` then `a < b`. Equal
@@ -24,15 +24,15 @@ export const SLICE_BYTES = 6
  *
  * @internal
  */
-export function slice (key: Uint8Array, length: number): number {
+export function slice (key: Uint8Array, length: number, offset = 0): number {
   // Unrolled on purpose: a loop here costs a branch per byte and keeps V8
   // from folding the multiplications into constants.
-  const b0 = length > 0 ? key[0]! : 0
-  const b1 = length > 1 ? key[1]! : 0
-  const b2 = length > 2 ? key[2]! : 0
-  const b3 = length > 3 ? key[3]! : 0
-  const b4 = length > 4 ? key[4]! : 0
-  const b5 = length > 5 ? key[5]! : 0
+  const b0 = length > 0 ? key[offset]! : 0
+  const b1 = length > 1 ? key[offset + 1]! : 0
+  const b2 = length > 2 ? key[offset + 2]! : 0
+  const b3 = length > 3 ? key[offset + 3]! : 0
+  const b4 = length > 4 ? key[offset + 4]! : 0
+  const b5 = length > 5 ? key[offset + 5]! : 0
   // The high part stays below 2^24 and the low part below 2^24, so the sum is
   // below 2^48 and exact in a double.
   return (b0 * 0x10000 + b1 * 0x100 + b2) * 0x1000000 + (b3 * 0x10000 + b4 * 0x100 + b5)
@@ -49,6 +49,22 @@ export function compareFrom (a: Uint8Array, alen: number, b: Uint8Array, blen: n
   const n = alen < blen ? alen : blen
   for (let i = from; i < n; i++) {
     const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return alen - blen
+}
+
+/**
+ * Compares `a[0..alen)` with `b[boff..boff+blen)` as unsigned bytes, from
+ * byte `from` on: a key against an entry stored at an offset in a chunk.
+ *
+ * @returns a negative number, zero or a positive number.
+ * @internal
+ */
+export function compareAt (a: Uint8Array, alen: number, b: Uint8Array, boff: number, blen: number, from: number): number {
+  const n = alen < blen ? alen : blen
+  for (let i = from; i < n; i++) {
+    const d = a[i]! - b[boff + i]!
     if (d !== 0) return d
   }
   return alen - blen

@@ -36,11 +36,11 @@ export class Cursor {
   /** True while the cursor is on an entry. */
   get valid (): boolean { return this.leaf !== null }
 
-  /** The current entry: key bytes, then value bytes. Only while valid. */
-  get entry (): Uint8Array { return this.leaf!.ents[this.pos]! }
+  /** The current key, as a view of the stored bytes. Only while valid. */
+  key (): Uint8Array { return this.leaf!.key(this.pos) }
 
-  /** The key length of the current entry. Only while valid. */
-  get klen (): number { return this.leaf!.klens[this.pos]! }
+  /** The current value, as a view of the stored bytes. Only while valid. */
+  value (): Uint8Array { return this.leaf!.value(this.pos) }
 
   /** Moves to the smallest key. */
   first (): void {
@@ -88,7 +88,7 @@ export class Cursor {
   next (): void {
     const leaf = this.leaf
     if (leaf === null) return
-    if (++this.pos < leaf.ents.length) return
+    if (++this.pos < leaf.length) return
     this.climb(false)
   }
 
@@ -100,7 +100,7 @@ export class Cursor {
   }
 
   private settleForward (): void {
-    if (this.pos >= this.leaf!.ents.length) this.climb(false)
+    if (this.pos >= this.leaf!.length) this.climb(false)
   }
 
   private settleBackward (): void {
@@ -132,11 +132,11 @@ export class Cursor {
       this.idx.push(ci)
       node = node.kids[ci]!
     }
-    if (node.ents.length === 0) {
+    if (node.length === 0) {
       this.leaf = null
       return
     }
     this.leaf = node
-    this.pos = right ? node.ents.length - 1 : 0
+    this.pos = right ? node.length - 1 : 0
   }
 }

@@ -4,8 +4,9 @@
  * @module
  * @internal
  */
-export { BTree, Leaf, Branch, lookup, checkValid, leafSearch, childIndex, LEAF_SIZE_DEFAULT, BRANCH_SIZE_DEFAULT } from './btree.js'
+export { BTree, Leaf, Branch, find, foundAt, lookup, checkValid, leafSearch, childIndex, LEAF_SIZE_DEFAULT, BRANCH_SIZE_DEFAULT } from './btree.js'
 export type { Node, Frozen, BTreeOptions } from './btree.js'
 export { Cursor } from './cursor.js'
 export type { SeekMode } from './cursor.js'
-export { compareBytes, compareFrom, slice, SLICE_BYTES } from './compare.js'
+export { compareBytes, compareFrom, compareAt, slice, SLICE_BYTES } from './compare.js'
+export { Chunk, CHUNK_BYTES, place, placedChunk, placedOffset } from './chunk.js'

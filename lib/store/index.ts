@@ -7,4 +7,3 @@
  */
 export { Store, StoreSnapshot, Family, DEFAULT_FAMILY, deleteRange } from './store.js'
 export type { BatchOp } from './store.js'
-export { makeEntry, CHUNK_BYTES } from './arena.js'

@@ -13,8 +13,7 @@
  */
 
 import { assert } from '../errors.js'
-import { BTree, Cursor, compareFrom, type BTreeOptions, type Frozen } from '../btree/index.js'
-import { makeEntry } from './arena.js'
+import { BTree, Cursor, compareAt, type BTreeOptions, type Frozen } from '../btree/index.js'
 
 /** Name of the family every store has. @internal */
 export const DEFAULT_FAMILY = 'default'
@@ -139,7 +138,7 @@ export class Store {
   apply (ops: readonly BatchOp[]): number {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
-      if (op.type === 'put') op.family.tree.set(op.key, makeEntry(op.key, op.value))
+      if (op.type === 'put') op.family.tree.set(op.key, op.value)
       else if (op.type === 'del') op.family.tree.delete(op.key)
       else deleteRange(op.family.tree, op.gte, op.lt)
     }
@@ -148,7 +147,7 @@ export class Store {
 
   /** One put as its own batch: the hot path of `db.put()`, with no batch array. */
   put (family: Family, key: Uint8Array, value: Uint8Array): number {
-    family.tree.set(key, makeEntry(key, value))
+    family.tree.set(key, value)
     return ++this.sequence
   }
 
@@ -185,10 +184,10 @@ export function deleteRange (tree: BTree, gte: Uint8Array, lt: Uint8Array): numb
   const keys: Uint8Array[] = []
   const cursor = new Cursor(tree.freeze().root)
   for (cursor.seek(gte, 'ge'); cursor.valid; cursor.next()) {
-    const entry = cursor.entry
-    const klen = cursor.klen
-    if (compareFrom(entry, klen, lt, lt.length, 0) >= 0) break
-    keys.push(entry.subarray(0, klen))
+    const leaf = cursor.leaf!
+    const i = cursor.pos
+    if (compareAt(lt, lt.length, leaf.chunks[i]!.bytes, leaf.offs[i]!, leaf.klens[i]!, 0) <= 0) break
+    keys.push(leaf.key(i))
   }
   for (const key of keys) tree.delete(key)
   return keys.length
