@@ -164,3 +164,16 @@ export class FaultyFs implements FileSystem {
     await this.inner.syncDir(path)
   }
 }
+
+/**
+ * The real file system without fdatasync and directory syncs: for tests that
+ * damage files by hand and reopen them thousands of times, where a real
+ * fsync per reopen would cost seconds and tests nothing they check.
+ *
+ * @internal
+ */
+export const noSyncFs: FileSystem = {
+  ...nodeFileSystem,
+  fdatasync: async () => {},
+  syncDir: async () => {}
+}
