@@ -108,3 +108,23 @@ export function errnoCode (err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
   return undefined
 }
+
+/**
+ * Writes all of `buf[start..end)` at file `position`, looping over short
+ * writes; a write that makes no progress is an `EIO` error.
+ *
+ * @param inline Use `writeSync` (see {@link FileSystem.writeSync}).
+ * @internal
+ */
+export async function writeAll (
+  fs: FileSystem, fd: number, buf: Uint8Array, start: number, end: number, position: number, inline = false
+): Promise<void> {
+  let off = start
+  let pos = position
+  while (off < end) {
+    const n = inline ? fs.writeSync(fd, buf, off, end - off, pos) : await fs.write(fd, buf, off, end - off, pos)
+    if (!(n > 0)) throw Object.assign(new Error(`write made no progress (${n} bytes)`), { code: 'EIO' })
+    off += n
+    pos += n
+  }
+}

@@ -29,6 +29,7 @@
  * @internal
  */
 
+import { ChunkedReader, type ReadSource } from './chunked-reader.js'
 import { crc32cRange } from './crc32c.js'
 
 /** @internal */
@@ -138,27 +139,12 @@ export function isFrameAt (b: Uint8Array, p: number, end: number, afterSeq: numb
   return getU32(b, p) === crc32cRange(b, p + 4, p + FRAME_HEADER_BYTES + len)
 }
 
-/** One record read back from a segment. @internal */
-export interface ScannedFrame {
-  /** Its sequence number. */
-  seq: number
-  /** Its payload: a view into a buffer the scanner never reuses. */
-  payload: Uint8Array
-  /** File offset of its frame. */
-  offset: number
-}
-
 /** Where and why a scan stopped before the end of its region. @internal */
 export interface ScanDamage {
   /** File offset of the first byte that is not part of a valid record. */
   offset: number
   /** What was wrong there. */
   reason: string
-}
-
-/** The file calls a scanner needs. @internal */
-export interface ScanSource {
-  read (buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>
 }
 
 /** {@link SegmentScanner.step} found a valid record. @internal */
@@ -174,8 +160,7 @@ export const STEP_MORE = 2
  * buffers that are never reused, so they stay valid after the scan.
  *
  * The loop is synchronous over buffered bytes (`step()`), with an await
- * only to read the next chunk (`fill()`): an await per record would cost
- * more than the CRC. `next()` wraps both for convenience.
+ * only to read the next chunk (`fill()`).
  *
  * @internal
  */
@@ -187,16 +172,10 @@ export class SegmentScanner {
   /** Sequence number of the last valid record, or firstSeq - 1. */
   lastSeq: number
 
-  private buf: Uint8Array = new Uint8Array(0)
-  /** File offset of buf[0]. */
-  private bufFile = 0
-  /** File offset just past the bytes held in buf. */
-  private bufEndFile = 0
-  private pos = 0
+  private readonly r: ChunkedReader
   private headerDone = false
-  /** Bytes from pos that the next fill() must make available. */
-  private need = 0
-  /** Where in buf the last record's payload starts and ends. */
+  /** Where in the reader's buffer the last record's payload starts and ends. */
+  private payloadBuf: Uint8Array = new Uint8Array(0)
   private payloadStart = 0
   private payloadEnd = 0
 
@@ -208,46 +187,24 @@ export class SegmentScanner {
    * @param chunkBytes How much to read at a time.
    */
   constructor (
-    private readonly source: ScanSource,
-    private limit: number,
+    source: ReadSource,
+    limit: number,
     private readonly firstSeq: number,
     private readonly maxRecordBytes: number,
-    private readonly chunkBytes: number
+    chunkBytes: number
   ) {
+    this.r = new ChunkedReader(source, limit, chunkBytes)
     this.lastSeq = firstSeq - 1
   }
 
-  /** Reads so that file bytes [pos, pos + need) are in buf (or as many as the file has). */
-  async fill (): Promise<void> {
-    // A fresh buffer each time, never a reused one: payload views handed out
-    // earlier point into the old buffer and must stay intact.
-    const keep = this.bufEndFile - this.pos
-    const want = Math.min(Math.max(this.chunkBytes, this.need), this.limit - this.pos)
-    const next = new Uint8Array(want)
-    if (keep > 0) next.set(this.buf.subarray(this.pos - this.bufFile, this.bufEndFile - this.bufFile), 0)
-    let filled = keep
-    while (filled < want) {
-      const got = await this.source.read(next, filled, want - filled, this.pos + filled)
-      if (got <= 0) break
-      filled += got
-    }
-    this.buf = next
-    this.bufFile = this.pos
-    this.bufEndFile = this.pos + filled
-    // The file shrank under us: what is missing is absent.
-    if (filled < this.need) this.limit = this.pos + filled
+  /** Reads the bytes the last STEP_MORE asked for. */
+  fill (): Promise<void> {
+    return this.r.fill()
   }
 
   private stop (reason: string): number {
-    this.damage = { offset: this.pos, reason }
+    this.damage = { offset: this.r.pos, reason }
     return STEP_END
-  }
-
-  /** Asks for `n` bytes from pos: STEP_MORE if they must be read, else undefined. */
-  private lacks (n: number): number | undefined {
-    if (this.pos + n <= this.bufEndFile) return undefined
-    this.need = n
-    return STEP_MORE
   }
 
   /**
@@ -257,56 +214,41 @@ export class SegmentScanner {
    * `fill()`, then `step()` again).
    */
   step (): number {
+    const r = this.r
     if (this.damage !== undefined) return STEP_END
     if (!this.headerDone) {
-      if (this.limit - this.pos < SEGMENT_HEADER_BYTES) return this.stop('segment header incomplete')
-      const more = this.lacks(SEGMENT_HEADER_BYTES)
-      if (more !== undefined) return more
-      const why = checkSegmentHeader(this.buf, this.pos - this.bufFile, this.firstSeq)
+      if (r.left < SEGMENT_HEADER_BYTES) return this.stop('segment header incomplete')
+      if (!r.has(SEGMENT_HEADER_BYTES)) return STEP_MORE
+      const why = checkSegmentHeader(r.buf, r.at, this.firstSeq)
       if (why !== undefined) return this.stop(why)
       this.headerDone = true
-      this.pos += SEGMENT_HEADER_BYTES
-      this.validEnd = this.pos
+      r.pos += SEGMENT_HEADER_BYTES
+      this.validEnd = r.pos
     }
-    if (this.pos === this.limit) return STEP_END
-    if (this.limit - this.pos < FRAME_HEADER_BYTES) return this.stop('record header incomplete')
-    const moreHeader = this.lacks(FRAME_HEADER_BYTES)
-    if (moreHeader !== undefined) return moreHeader
-    let p = this.pos - this.bufFile
-    const len = getU32(this.buf, p + 4)
+    if (r.left === 0) return STEP_END
+    if (r.left < FRAME_HEADER_BYTES) return this.stop('record header incomplete')
+    if (!r.has(FRAME_HEADER_BYTES)) return STEP_MORE
+    const len = getU32(r.buf, r.at + 4)
     if (len > this.maxRecordBytes) return this.stop(`record length ${len} above the limit`)
     const frame = FRAME_HEADER_BYTES + len
-    if (this.limit - this.pos < frame) return this.stop('record incomplete')
-    const moreFrame = this.lacks(frame)
-    if (moreFrame !== undefined) return moreFrame
-    p = this.pos - this.bufFile
-    const b = this.buf
+    if (r.left < frame) return this.stop('record incomplete')
+    if (!r.has(frame)) return STEP_MORE
+    const b = r.buf
+    const p = r.at
     if (getU32(b, p) !== crc32cRange(b, p + 4, p + frame)) return this.stop('record checksum mismatch')
     const seq = getU64(b, p + 8)
     if (seq !== this.lastSeq + 1) return this.stop(`record seq ${seq} where ${this.lastSeq + 1} was expected`)
     this.lastSeq = seq
+    this.payloadBuf = b
     this.payloadStart = p + FRAME_HEADER_BYTES
     this.payloadEnd = p + frame
-    this.pos += frame
-    this.validEnd = this.pos
+    r.pos += frame
+    this.validEnd = r.pos
     return STEP_RECORD
   }
 
   /** The payload of the record the last STEP_RECORD found. */
   payload (): Uint8Array {
-    return this.buf.subarray(this.payloadStart, this.payloadEnd)
-  }
-
-  /** The next valid record, or undefined at the end or at damage. */
-  async next (): Promise<ScannedFrame | undefined> {
-    for (;;) {
-      const r = this.step()
-      if (r === STEP_MORE) {
-        await this.fill()
-        continue
-      }
-      if (r === STEP_END) return undefined
-      return { seq: this.lastSeq, payload: this.payload(), offset: this.validEnd - (this.payloadEnd - this.payloadStart) - FRAME_HEADER_BYTES }
-    }
+    return this.payloadBuf.subarray(this.payloadStart, this.payloadEnd)
   }
 }

@@ -69,7 +69,7 @@
 
 import { join } from 'node:path'
 import { MakoError, assert } from '../../lib/errors.js'
-import { errnoCode, nodeFileSystem, type FileSystem } from './fs.js'
+import { errnoCode, nodeFileSystem, writeAll, type FileSystem } from './fs.js'
 import {
   FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_NAME, STEP_END, STEP_MORE, STEP_RECORD, SegmentScanner,
   encodeFrame, encodeSegmentHeader, isFrameAt, segmentName
@@ -317,20 +317,6 @@ async function listSegments (fs: FileSystem, dir: string): Promise<Array<{ first
   return out
 }
 
-/** Writes all of `buf[start..end)` at `position`, looping over short writes. */
-async function writeFully (
-  fs: FileSystem, fd: number, buf: Uint8Array, start: number, end: number, position: number, inline: boolean
-): Promise<void> {
-  let off = start
-  let pos = position
-  while (off < end) {
-    const n = inline ? fs.writeSync(fd, buf, off, end - off, pos) : await fs.write(fd, buf, off, end - off, pos)
-    if (!(n > 0)) throw Object.assign(new Error(`write made no progress (${n} bytes)`), { code: 'EIO' })
-    off += n
-    pos += n
-  }
-}
-
 /**
  * The write-ahead log on files: see the module documentation for the format,
  * group commit, the torn-tail rule and I/O errors.
@@ -494,7 +480,7 @@ export class FileLog implements Log {
           if (tail.damage.offset < SEGMENT_HEADER_BYTES) {
             // A torn header: the segment was being created. Write it again.
             await fs.ftruncate(fd, 0)
-            await writeFully(fs, fd, encodeSegmentHeader(last.firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
+            await writeAll(fs, fd, encodeSegmentHeader(last.firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
             last.end = SEGMENT_HEADER_BYTES
           } else {
             await fs.ftruncate(fd, last.end)
@@ -523,7 +509,7 @@ export class FileLog implements Log {
   private static async createSegment (fs: FileSystem, dir: string, path: string, firstSeq: number): Promise<number> {
     const fd = await fs.open(path, 'w')
     try {
-      await writeFully(fs, fd, encodeSegmentHeader(firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
+      await writeAll(fs, fd, encodeSegmentHeader(firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
       await fs.fdatasync(fd)
       await fs.syncDir(dir)
     } catch (err) {
@@ -670,7 +656,7 @@ export class FileLog implements Log {
         const last = group[j - 1] as PendingAppend
         if (j === group.length && waiters.length > 0) needSync = true
         try {
-          await writeFully(this.fs, this.fd, buf, bufStart, last.end, seg.end, this.inline)
+          await writeAll(this.fs, this.fd, buf, bufStart, last.end, seg.end, this.inline)
         } catch (err) {
           throw await this.undoWrite(seg, ioError(`write to log segment ${seg.path} at offset ${seg.end} failed`, err))
         }
@@ -1080,7 +1066,7 @@ async function cutLog (
       if (damage.offset < SEGMENT_HEADER_BYTES) {
         bytes += scan.size
         await fs.ftruncate(fd, 0)
-        await writeFully(fs, fd, encodeSegmentHeader(first.firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
+        await writeAll(fs, fd, encodeSegmentHeader(first.firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
       } else {
         bytes += scan.size - scan.validEnd
         await fs.ftruncate(fd, scan.validEnd)
