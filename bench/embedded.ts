@@ -420,9 +420,15 @@ async function main (): Promise<void> {
   console.log(`embedded benchmark: ${all.map((c) => c.label).join(', ')}${args.isolate ? ' (each pass of each contender in its own process)' : ' (one process)'}`)
   console.log(`entries ${sizes.entries}, passes ${sizes.passes}, samples of at least ${sizes.minSampleMs} ms, seed ${seed}${args.quick ? ' (quick)' : ''}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`)
 
-  const bufferData = makeDataset(seed, sizes)
-  const stringData = all.some((c) => c.input === 'string') ? asStrings(bufferData) : bufferData
-  const dataFor = (c: Contender): Dataset => c.input === 'string' ? stringData : bufferData
+  // Built on first use: an --isolate run builds its data in the workers.
+  let bufferData: Dataset | undefined
+  let stringData: Dataset | undefined
+  const dataFor = (c: Contender): Dataset => {
+    bufferData ??= makeDataset(seed, sizes)
+    if (c.input === 'buffer') return bufferData
+    stringData ??= asStrings(bufferData)
+    return stringData
+  }
   const measured = new Map<string, Measured>(all.map((c) => [c.id, { rates: {}, unsupported: new Set(), problems: [] }]))
 
   const failed = new Set<string>()
