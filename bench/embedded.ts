@@ -3,14 +3,23 @@
  * encodings), classic-level and a do-nothing "floor" AbstractLevel, on the
  * same data in one process, through the same abstract-level API.
  *
- * Run: `npx tsc -p . && node dist/bench/embedded.js [--quick] [--only <id>]
- * [--passes <n>] [--seed <n>] [--no-memory]`. Prints a markdown table and
- * writes `bench/results/embedded.json`.
+ * Run: `npx tsc -p . && node dist/bench/embedded.js [--quick] [--only <id>,...]
+ * [--isolate] [--passes <n>] [--seed <n>] [--no-memory]`. Prints a markdown
+ * table and writes `bench/results/embedded.json` (a `--quick`, `--isolate`
+ * or `--only` run writes `embedded-<variant>.json` instead, so a smoke run
+ * never overwrites the full results). Contender ids: mako, memory-buffer,
+ * memory-utf8, classic, floor.
  *
  * Data: 16-byte keys and 100-byte values, Buffers with keyEncoding and
- * valueEncoding 'buffer', from a seeded generator (printable ASCII bytes, so a
- * utf8 store round-trips them). Each row is the median of several passes; the
+ * valueEncoding 'buffer', from a seeded generator (printable ASCII bytes, so
+ * the same bytes can be given as strings to memory-level's utf8 store, which
+ * cannot take Buffer input). Each row is the median of several passes; the
  * contenders' order rotates from pass to pass so none always runs first.
+ *
+ * By default all contenders share one process, so abstract-level's code sees
+ * several database classes (polymorphic call sites cost everyone a little,
+ * the floor store most). `--isolate` runs each pass of each contender in its
+ * own process, as an application would run one database class.
  *
  * @module
  * @internal
@@ -28,6 +37,8 @@ import { collectGarbage, median, rate, time, type Timed } from './lib/stats.js'
 import type { MemoryReport } from './memory-child.js'
 
 const DEFAULT_SEED = 0x6d616b6f
+/** Entries per range read. */
+const RANGE_LIMIT = 100
 const KEY_BYTES = 16
 const VALUE_BYTES = 100
 /** Most repetitions of a row within one sample. */
@@ -41,9 +52,8 @@ interface Sizes {
   /** getMany calls (of `getManyKeys` keys each). */
   getManyCalls: number
   getManyKeys: number
-  /** Range reads (of `rangeLimit` entries each). */
+  /** Range reads (of {@link RANGE_LIMIT} entries each). */
   ranges: number
-  rangeLimit: number
   /** Entries loaded in each memory child. */
   memoryEntries: number
   passes: number
@@ -51,8 +61,8 @@ interface Sizes {
   minSampleMs: number
 }
 
-const FULL: Sizes = { entries: 100_000, getManyCalls: 1000, getManyKeys: 100, ranges: 1000, rangeLimit: 100, memoryEntries: 1_000_000, passes: 3, minSampleMs: 300 }
-const QUICK: Sizes = { entries: 10_000, getManyCalls: 100, getManyKeys: 100, ranges: 100, rangeLimit: 100, memoryEntries: 100_000, passes: 1, minSampleMs: 0 }
+const FULL: Sizes = { entries: 100_000, getManyCalls: 1000, getManyKeys: 100, ranges: 1000, memoryEntries: 1_000_000, passes: 3, minSampleMs: 300 }
+const QUICK: Sizes = { entries: 10_000, getManyCalls: 100, getManyKeys: 100, ranges: 100, memoryEntries: 100_000, passes: 1, minSampleMs: 0 }
 const WARMUP: Sizes = { ...QUICK, entries: 2_000, getManyCalls: 20, ranges: 20 }
 
 type PutOp = { type: 'put', key: Bytes, value: Bytes }
@@ -262,8 +272,8 @@ const ROWS: Row[] = [
       let over = 0
       const t = await time(async () => {
         for (const gte of d.rangeStarts) {
-          const got = await db.iterator({ gte, limit: 100 }).all()
-          if (got.length > 100) over++
+          const got = await db.iterator({ gte, limit: RANGE_LIMIT }).all()
+          if (got.length > RANGE_LIMIT) over++
           entries += got.length
         }
         return d.rangeStarts.length
