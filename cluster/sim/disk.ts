@@ -24,6 +24,11 @@ interface FileImage {
   readonly size: number
 }
 
+/** A copy that owns its memory (a Buffer's `slice` would share it). */
+function copy (data: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(data)
+}
+
 function flatten (state: FileState): Uint8Array {
   if (state.chunks.length === 1) return state.chunks[0] as Uint8Array
   const out = new Uint8Array(state.size)
@@ -55,7 +60,7 @@ export class DiskState {
   /** @param name A file name. */
   read (name: string): Uint8Array | undefined {
     const state = this.#files.get(name)
-    return state === undefined ? undefined : flatten(state).slice()
+    return state === undefined ? undefined : copy(flatten(state))
   }
 
   /** @param name A file name. */
@@ -66,7 +71,7 @@ export class DiskState {
   /** @param name A file name. @param data The new contents. */
   write (name: string, data: Uint8Array): void {
     // A new FileState, so images taken of the old one stay as they were.
-    this.#files.set(name, { chunks: data.length === 0 ? [] : [data.slice()], size: data.length })
+    this.#files.set(name, { chunks: data.length === 0 ? [] : [copy(data)], size: data.length })
     this.#dirty.add(name)
   }
 
@@ -78,7 +83,7 @@ export class DiskState {
       this.#files.set(name, state)
     }
     if (data.length > 0) {
-      state.chunks.push(data.slice())
+      state.chunks.push(copy(data))
       state.size += data.length
     }
     this.#dirty.add(name)
@@ -138,7 +143,7 @@ export class DiskState {
       }
       let size = image.size
       if (torn && current === image.state && current.size > size) size += random.int(current.size - size + 1)
-      const bytes = flatten(image.state).slice(0, size)
+      const bytes = copy(flatten(image.state).subarray(0, size))
       const state: FileState = { chunks: bytes.length === 0 ? [] : [bytes], size }
       this.#files.set(name, state)
       this.#durable.set(name, { state, size })

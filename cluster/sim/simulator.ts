@@ -906,8 +906,8 @@ export class Simulator implements SimNetworkHost {
     let envelope: SessionEnvelope
     try {
       // A private copy per delivery: byte arrays in a payload are views
-      // into the buffer they were decoded from.
-      const decoded = decodeEnvelope(bytes.slice())
+      // into the buffer they were decoded from (and Buffer#slice would not copy).
+      const decoded = decodeEnvelope(Uint8Array.prototype.slice.call(bytes))
       if (decoded[0] >= Tag.challenge) throw new WireError('Handshake message in a session', TransportCodes.badMessage)
       envelope = decoded as SessionEnvelope
       link.receive(envelope)
