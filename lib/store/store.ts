@@ -35,11 +35,18 @@ export class Family {
   ) {}
 }
 
-/** One operation of a batch. @internal */
+/**
+ * One operation of a batch. Creating or dropping a family is a batch of its
+ * own: a batch that writes names only families that exist before it.
+ * @internal
+ */
 export type BatchOp =
   | { readonly type: 'put', readonly family: Family, readonly key: Uint8Array, readonly value: Uint8Array }
   | { readonly type: 'del', readonly family: Family, readonly key: Uint8Array }
   | { readonly type: 'deleteRange', readonly family: Family, readonly gte: Uint8Array, readonly lt: Uint8Array }
+  | { readonly type: 'clear', readonly family: Family }
+  | { readonly type: 'createFamily', readonly id: number, readonly name: string }
+  | { readonly type: 'dropFamily', readonly family: Family }
 
 /**
  * A consistent view of every family at one sequence number. Holding it keeps
@@ -85,6 +92,7 @@ export class Store {
   /** Sequence number of the last applied batch. */
   sequence = 0
   private readonly byName = new Map<string, Family>()
+  private readonly byId = new Map<number, Family>()
   private nextFamilyId = 1
   private openSnapshots = 0
   /** The family named {@link DEFAULT_FAMILY}. */
@@ -93,6 +101,12 @@ export class Store {
   constructor (private readonly treeOptions: BTreeOptions = {}) {
     this.defaultFamily = new Family(0, DEFAULT_FAMILY, new BTree(treeOptions))
     this.byName.set(DEFAULT_FAMILY, this.defaultFamily)
+    this.byId.set(0, this.defaultFamily)
+  }
+
+  /** The live family with id `id`, if any. */
+  familyById (id: number): Family | undefined {
+    return this.byId.get(id)
   }
 
   /** The live family called `name`, if any. */
@@ -117,6 +131,7 @@ export class Store {
     const family = new Family(id, name, tree)
     this.nextFamilyId = Math.max(this.nextFamilyId, id + 1)
     this.byName.set(name, family)
+    this.byId.set(id, family)
     return family
   }
 
@@ -126,35 +141,48 @@ export class Store {
     assert(this.byName.get(family.name) === family, 'dropping a live family')
     family.live = false
     this.byName.delete(family.name)
+    this.byId.delete(family.id)
   }
 
   /** The next family id that {@link Store.createFamily} would give. */
   get familyIdNext (): number { return this.nextFamilyId }
 
   /**
-   * Applies a batch atomically and returns its sequence number. The caller
-   * has checked that every family is live: nothing here can fail half-way.
+   * Applies a batch atomically and returns its sequence number: `sequence`
+   * when the log gave it one, else the next. The caller has checked that
+   * every family is live: nothing here can fail half-way.
    */
-  apply (ops: readonly BatchOp[]): number {
+  apply (ops: readonly BatchOp[], sequence = this.sequence + 1): number {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
-      if (op.type === 'put') op.family.tree.set(op.key, op.value)
-      else if (op.type === 'del') op.family.tree.delete(op.key)
-      else deleteRange(op.family.tree, op.gte, op.lt)
+      switch (op.type) {
+        case 'put': op.family.tree.set(op.key, op.value); break
+        case 'del': op.family.tree.delete(op.key); break
+        case 'deleteRange': deleteRange(op.family.tree, op.gte, op.lt); break
+        case 'clear': op.family.tree.clear(); break
+        case 'createFamily': this.createFamily(op.name, op.id); break
+        case 'dropFamily': this.dropFamily(op.family); break
+      }
     }
-    return ++this.sequence
+    return this.advance(sequence)
   }
 
   /** One put as its own batch: the hot path of `db.put()`, with no batch array. */
-  put (family: Family, key: Uint8Array, value: Uint8Array): number {
+  put (family: Family, key: Uint8Array, value: Uint8Array, sequence = this.sequence + 1): number {
     family.tree.set(key, value)
-    return ++this.sequence
+    return this.advance(sequence)
   }
 
   /** One delete as its own batch. */
-  del (family: Family, key: Uint8Array): number {
+  del (family: Family, key: Uint8Array, sequence = this.sequence + 1): number {
     family.tree.delete(key)
-    return ++this.sequence
+    return this.advance(sequence)
+  }
+
+  private advance (sequence: number): number {
+    assert(sequence > this.sequence, 'sequence numbers only grow')
+    this.sequence = sequence
+    return sequence
   }
 
   /**
