@@ -1,9 +1,11 @@
 import t from 'tap'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { FileLog, type LogRecord } from '../adapters/disk/log.js'
+import { crc32cRange } from '../adapters/disk/crc32c.js'
+import { FileLog, repairLog, type LogRecord } from '../adapters/disk/log.js'
 import { MakoError } from '../lib/errors.js'
 import { FaultyFs } from './disk/faulty-fs.js'
+import { MemoryFs } from './disk/memory-fs.js'
 import { tempDir } from './disk/tmp.js'
 import { Random, testSeed } from './util/random.js'
 
@@ -244,4 +246,19 @@ t.test('breaking out of read() closes its file; payloads stay valid', async (t) 
   for await (const r of log.read(4)) kept.push(r.payload)
   t.strictSame(kept.map(dec), Array.from({ length: 10 }, (_, i) => `p${i}`))
   await log.close()
+})
+
+t.test('a segment of a newer format is refused as such, not treated as a torn tail', async (t) => {
+  const fs = new MemoryFs()
+  const log = await FileLog.open('/wal', { fs })
+  await log.append(enc('x'))
+  await log.close()
+  const path = '/wal/00000000000000000001.wal'
+  const bytes = (fs.file(path) as Uint8Array).slice()
+  bytes[4] = 2 // version 2, with a header CRC to match
+  new DataView(bytes.buffer).setUint32(20, crc32cRange(bytes, 0, 20), true)
+  fs.seed(path, bytes)
+  await t.rejects(FileLog.open('/wal', { fs }), { code: 'MAKO_UNSUPPORTED_FORMAT' })
+  await t.rejects(repairLog('/wal', { fs }), { code: 'MAKO_UNSUPPORTED_FORMAT' })
+  t.strictSame(fs.file(path), bytes, 'and left alone')
 })

@@ -171,6 +171,8 @@ export class SegmentScanner {
   validEnd = 0
   /** Sequence number of the last valid record, or firstSeq - 1. */
   lastSeq: number
+  /** The header is intact but of a format version this build does not read. */
+  unsupported = false
 
   private readonly r: ChunkedReader
   private headerDone = false
@@ -220,7 +222,10 @@ export class SegmentScanner {
       if (r.left < SEGMENT_HEADER_BYTES) return this.stop('segment header incomplete')
       if (!r.has(SEGMENT_HEADER_BYTES)) return STEP_MORE
       const why = checkSegmentHeader(r.buf, r.at, this.firstSeq)
-      if (why !== undefined) return this.stop(why)
+      if (why !== undefined) {
+        this.unsupported = why.startsWith('unsupported')
+        return this.stop(why)
+      }
       this.headerDone = true
       r.pos += SEGMENT_HEADER_BYTES
       this.validEnd = r.pos

@@ -252,6 +252,8 @@ interface SegmentScan {
   records: number
   size: number
   damage: { offset: number, reason: string } | undefined
+  /** The segment is of a newer format version. */
+  unsupported: boolean
 }
 
 /** Reads a segment file through, checking everything. */
@@ -270,7 +272,10 @@ async function scanFile (
       else if (r === STEP_MORE) await scanner.fill()
       else break
     }
-    return { lastSeq: scanner.lastSeq, validEnd: scanner.validEnd, records, size, damage: scanner.damage }
+    return {
+      lastSeq: scanner.lastSeq, validEnd: scanner.validEnd, records, size, damage: scanner.damage,
+      unsupported: scanner.unsupported
+    }
   } finally {
     await fs.close(fd)
   }
@@ -444,6 +449,10 @@ export class FileLog implements Log {
       records += scan.records
       segments.push({ firstSeq: f.firstSeq, path: f.path, lastSeq: scan.lastSeq, end: scan.validEnd })
       if (scan.damage === undefined) continue
+      if (scan.unsupported) {
+        throw new MakoError(`log segment ${f.path}: ${scan.damage.reason}; this build reads version 1`,
+          'MAKO_UNSUPPORTED_FORMAT')
+      }
       if (i < found.length - 1) {
         throw corruption(f.path, scan.damage.offset, `${scan.damage.reason} (not the last segment)`)
       }
@@ -1032,6 +1041,10 @@ export async function repairLog (
         scan = await scanFile(fs, f.path, f.firstSeq, maxRecordBytes)
       } catch (err) {
         throw ioError(`cannot read log segment ${f.path}`, err)
+      }
+      if (scan.unsupported) {
+        throw new MakoError(`log segment ${f.path} is of a newer format; repair refuses to cut it`,
+          'MAKO_UNSUPPORTED_FORMAT')
       }
       lastSeq = scan.lastSeq
       damage = scan.damage
