@@ -9,6 +9,8 @@ import type { AbstractDatabaseOptions } from 'abstract-level'
 import ModuleError from 'module-error'
 import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/index.js'
 import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
+import { MakoError } from '../../lib/errors.js'
+import { Durable } from './durable.js'
 import { formatOf, valueOf } from './encoding.js'
 import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
 
@@ -28,6 +30,17 @@ export interface MakoLevelOptions<K = string, V = string> extends AbstractDataba
    * `LEVEL_ENCODING_NOT_SUPPORTED`, as memory-level refuses it.
    */
   storeEncoding?: 'buffer' | 'view' | 'utf8'
+  /**
+   * A directory to keep the database in (the first argument of the
+   * constructor may name it instead). Without one, the database lives in
+   * memory only, like memory-level.
+   */
+  location?: string
+  /**
+   * With a location: start a background checkpoint after this many bytes of
+   * log (default 64 MiB). Recovery replays at most about this much.
+   */
+  checkpointLogBytes?: number
   /** Maximum entries in a B+tree leaf (default 64). Mostly for tests. */
   leafSize?: number
   /** Maximum children of a B+tree branch (default 64). Mostly for tests. */
@@ -40,6 +53,15 @@ interface ReadOptions {
   keyEncoding?: string
   valueEncoding?: string
   snapshot?: MakoSnapshot | null
+}
+
+interface WriteOptions {
+  sync?: boolean
+}
+
+interface OpenOptions {
+  createIfMissing?: boolean
+  errorIfExists?: boolean
 }
 
 interface WriteOperation {
@@ -103,9 +125,9 @@ class MakoChainedBatch extends ChainedBatchBase {
     this.ops = []
   }
 
-  async _write (): Promise<void> {
+  async _write (options: WriteOptions): Promise<void> {
     // Cast: the batch's db is the MakoLevel that made it.
-    await (this.db as MakoLevel<unknown, unknown>)._batch(this.ops)
+    await (this.db as MakoLevel<unknown, unknown>)._batch(this.ops, options)
   }
 }
 
@@ -144,17 +166,27 @@ function snapshotRoot (snapshot: MakoSnapshot, family: Family): Node {
  */
 export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Uint8Array, K, V> {
   /** @internal */
-  readonly [kStore]: Store
-  readonly #family: Family
+  [kStore]: Store
+  #family: Family
+  readonly #treeOptions: BTreeOptions
+  readonly #checkpointLogBytes: number | undefined
+  #durable: Durable | null = null
+
+  /** The directory the database is kept in, or undefined in memory. */
+  readonly location: string | undefined
 
   /**
-   * @param location Ignored for now: accepted so that `new MakoLevel(location, options)`
-   * works as with other level databases. Pass options as the first argument instead.
+   * @param location A directory to keep the database in; omit it (or pass
+   * options first) for an in-memory database.
    * @param options See {@link MakoLevelOptions}.
    */
   constructor (location?: string | MakoLevelOptions<K, V>, options?: MakoLevelOptions<K, V>) {
     const opts: MakoLevelOptions<K, V> = (typeof location === 'object' && location !== null ? location : options) ?? {}
-    const { storeEncoding, leafSize, branchSize, ...forward } = opts
+    const where = typeof location === 'string' ? location : opts.location
+    if (where !== undefined && (typeof where !== 'string' || where === '')) {
+      throw new MakoError('The location must be a non-empty string', 'LEVEL_INVALID_VALUE')
+    }
+    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, ...forward } = opts
     if (storeEncoding !== undefined && !['buffer', 'view', 'utf8'].includes(storeEncoding)) {
       throw new ModuleError("The storeEncoding option must be 'buffer', 'view' or 'utf8'", {
         code: 'LEVEL_ENCODING_NOT_SUPPORTED'
@@ -164,19 +196,35 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       seek: true,
       explicitSnapshots: true,
       implicitSnapshots: true,
-      permanence: false,
-      createIfMissing: false,
-      errorIfExists: false,
+      permanence: where !== undefined,
+      createIfMissing: where !== undefined,
+      errorIfExists: where !== undefined,
       has: true,
       getSync: true,
       encodings: { buffer: true, view: true },
-      signals: { iterators: true }
+      signals: { iterators: true },
+      events: { 'torn-tail': where !== undefined }
     } as never, forward as never)
+    this.location = where
+    this.#checkpointLogBytes = checkpointLogBytes
     const treeOptions: BTreeOptions = {}
     if (leafSize !== undefined) treeOptions.leafSize = leafSize
     if (branchSize !== undefined) treeOptions.branchSize = branchSize
+    this.#treeOptions = treeOptions
     this[kStore] = new Store(treeOptions)
     this.#family = this[kStore].defaultFamily
+  }
+
+  /**
+   * Applies a batch: in memory at once, or through the write-ahead log with
+   * a location (resolving once the OS has it, or the disk with `sync`).
+   */
+  #commit (ops: BatchOp[], sync: boolean): Promise<unknown> | undefined {
+    if (this.#durable === null) {
+      this[kStore].apply(ops)
+      return undefined
+    }
+    return this.#durable.commit(ops, sync)
   }
 
   /** The root to read for `options`: the snapshot's, or the live tree's now. */
@@ -186,10 +234,27 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   }
 
   /** @internal */
-  async _open (): Promise<void> {}
+  async _open (options: OpenOptions): Promise<void> {
+    if (this.location === undefined) return
+    // Each open reads the directory afresh into a new store.
+    const store = new Store(this.#treeOptions)
+    this.#durable = await Durable.open(this.location, store, {
+      createIfMissing: options.createIfMissing !== false,
+      errorIfExists: options.errorIfExists === true,
+      ...(this.#checkpointLogBytes !== undefined ? { checkpointLogBytes: this.#checkpointLogBytes } : {}),
+      onTornTail: (tail) => { this.emit('torn-tail', tail) }
+    })
+    this[kStore] = store
+    this.#family = store.defaultFamily
+  }
 
   /** @internal */
-  async _close (): Promise<void> {}
+  async _close (): Promise<void> {
+    const durable = this.#durable
+    if (durable === null) return
+    this.#durable = null
+    await durable.close()
+  }
 
   /** @internal */
   async _get (key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
@@ -228,17 +293,19 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   }
 
   /** @internal */
-  async _put (key: Uint8Array, value: Uint8Array): Promise<void> {
-    this[kStore].put(this.#family, key, value)
+  async _put (key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
+    if (this.#durable === null) this[kStore].put(this.#family, key, value)
+    else await this.#durable.commit([{ type: 'put', family: this.#family, key, value }], options.sync === true)
   }
 
   /** @internal */
-  async _del (key: Uint8Array): Promise<void> {
-    this[kStore].del(this.#family, key)
+  async _del (key: Uint8Array, options: WriteOptions): Promise<void> {
+    if (this.#durable === null) this[kStore].del(this.#family, key)
+    else await this.#durable.commit([{ type: 'del', family: this.#family, key }], options.sync === true)
   }
 
   /** @internal */
-  async _batch (operations: WriteOperation[]): Promise<void> {
+  async _batch (operations: WriteOperation[], options: WriteOptions = {}): Promise<void> {
     const family = this.#family
     const ops = new Array<BatchOp>(operations.length)
     for (let i = 0; i < operations.length; i++) {
@@ -247,7 +314,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
         ? { type: 'put', family, key: op.key, value: op.value! }
         : { type: 'del', family, key: op.key }
     }
-    this[kStore].apply(ops)
+    await this.#commit(ops, options.sync === true)
   }
 
   /** @internal */
@@ -262,8 +329,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       options.lt === undefined && options.lte === undefined &&
       (options.limit === undefined || options.limit === -1) && options.snapshot == null
     if (whole) {
-      family.tree.clear()
-      this[kStore].sequence++
+      await this.#commit([{ type: 'clear', family }], false)
       return
     }
     // Find the keys in the snapshot (or the tree now), then delete them from
@@ -271,7 +337,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     const root = options.snapshot != null ? snapshotRoot(options.snapshot, family) : family.tree.freeze().root
     const limit = options.limit === undefined || options.limit < 0 ? Infinity : options.limit
     const keys = await new RangeScan(root, options).collect(limit, KEYS, 'view', 'view') as Uint8Array[]
-    this[kStore].apply(keys.map((key): BatchOp => ({ type: 'del', family, key })))
+    if (keys.length > 0) await this.#commit(keys.map((key): BatchOp => ({ type: 'del', family, key })), false)
   }
 
   /** @internal */

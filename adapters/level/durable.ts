@@ -1,0 +1,214 @@
+/**
+ * Durability for a MakoLevel with a location: the write-ahead log and
+ * checkpoints in its directory, recovery on open, and the commit path.
+ *
+ * ```
+ * <location>/LOCK          held while open (adapters/disk/lock)
+ * <location>/wal/          log segments: one record per batch
+ * <location>/checkpoints/  every family as of one sequence number
+ * ```
+ *
+ * A write is appended to the log first and applied to the in-memory store
+ * when its append resolves: then its bytes are with the OS (so it survives a
+ * crash of the process) and, with `sync: true`, on stable storage. Readers
+ * therefore never see a write the log does not hold, and appends resolve in
+ * sequence order, so the store applies batches in log order and the store's
+ * sequence number is the log's.
+ *
+ * A checkpoint is written from an O(1) snapshot in the background while
+ * writes go on; once it is durable, log segments it covers are dropped.
+ * Recovery loads the newest valid checkpoint and replays the log after it.
+ *
+ * @module
+ * @internal
+ */
+
+import { mkdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { MakoError } from '../../lib/errors.js'
+import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
+import { decodeBatch, encodeBatch, type BatchOp, type Store } from '../../lib/store/index.js'
+import { FileLog, type TornTail } from '../disk/log.js'
+import { loadNewestCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
+
+/** Log bytes written since the last checkpoint that start a new one: 64 MiB. @internal */
+export const CHECKPOINT_LOG_BYTES_DEFAULT = 64 * 1024 * 1024
+
+/** Options of {@link Durable.open}. @internal */
+export interface DurableOptions {
+  createIfMissing: boolean
+  errorIfExists: boolean
+  /** Start a checkpoint after this many log bytes. */
+  checkpointLogBytes?: number
+  /** Told of a torn log tail truncated on open. */
+  onTornTail?: (tail: TornTail) => void
+}
+
+/** Column family slots of a checkpoint are family ids; an unused id has this name. */
+const UNUSED = ''
+
+/**
+ * The disk side of one open database.
+ * @internal
+ */
+export class Durable {
+  private checkpointing: Promise<void> | null = null
+  private logBytesAtCheckpoint = 0
+  private failure: unknown = null
+
+  private constructor (
+    readonly location: string,
+    readonly store: Store,
+    private readonly log: FileLog,
+    private readonly checkpointLogBytes: number
+  ) {}
+
+  /** Opens (or creates) the database at `location` into a new store. */
+  static async open (location: string, store: Store, options: DurableOptions): Promise<Durable> {
+    const exists = await isDirectory(location)
+    if (!exists && !options.createIfMissing) {
+      throw new MakoError(`database ${location} does not exist (createIfMissing is false)`, 'MAKO_DATABASE_NOT_FOUND')
+    }
+    if (exists && options.errorIfExists && await holdsDatabase(location)) {
+      throw new MakoError(`database ${location} exists (errorIfExists is true)`, 'MAKO_DATABASE_EXISTS')
+    }
+    await mkdir(location, { recursive: true })
+
+    const checkpointSeq = await loadCheckpoint(join(location, 'checkpoints'), store)
+    const log = await FileLog.open(join(location, 'wal'), {
+      startSeq: checkpointSeq + 1,
+      ...(options.onTornTail !== undefined ? { onTornTail: options.onTornTail } : {})
+    })
+    try {
+      if (log.firstSeq > checkpointSeq + 1) {
+        throw new MakoError(`the log of ${location} starts at record ${log.firstSeq} but the newest checkpoint covers only up to ${checkpointSeq}`, 'MAKO_CORRUPTION')
+      }
+      for await (const record of log.read(Math.max(log.firstSeq, checkpointSeq + 1))) {
+        store.apply(decodeBatch(record.payload, store, `${record.seq} of ${location}`), record.seq)
+      }
+    } catch (err) {
+      await log.close().catch(() => {})
+      throw err
+    }
+    return new Durable(location, store, log, options.checkpointLogBytes ?? CHECKPOINT_LOG_BYTES_DEFAULT)
+  }
+
+  /**
+   * Logs a batch, then applies it. Resolves once it is with the OS (and on
+   * stable storage with `sync`); rejects, without applying, if the log could
+   * not take it.
+   */
+  async commit (ops: readonly BatchOp[], sync: boolean): Promise<number> {
+    const seq = await this.log.append(encodeBatch(ops), { sync })
+    this.store.apply(ops, seq)
+    this.maybeCheckpoint()
+    return seq
+  }
+
+  /** Bytes in the log since it was opened (log statistics). */
+  get logBytes (): number {
+    return this.log.stats.bytes
+  }
+
+  private maybeCheckpoint (): void {
+    if (this.checkpointing !== null) return
+    if (this.log.stats.bytes - this.logBytesAtCheckpoint < this.checkpointLogBytes) return
+    this.checkpointing = this.checkpoint().catch((err: unknown) => {
+      // A background checkpoint that fails loses nothing (the log still holds
+      // every record); it is retried at the next trigger and on close.
+      this.failure = err
+    }).finally(() => { this.checkpointing = null })
+  }
+
+  /**
+   * Writes a checkpoint of every family as of now, then drops the log
+   * segments that the checkpoints kept no longer need. Writers go on
+   * meanwhile: the checkpoint reads an O(1) snapshot.
+   */
+  async checkpoint (): Promise<void> {
+    const snapshot = this.store.snapshot()
+    const bytesAtStart = this.log.stats.bytes
+    try {
+      const families = this.store.families()
+      const maxId = Math.max(...families.map((f) => f.id))
+      const slots = Array.from({ length: maxId + 1 }, (_, id) => {
+        const family = families.find((f) => f.id === id)
+        return { name: family?.name ?? UNUSED, entries: family === undefined ? [] : entriesOf(snapshot.view(family).root) }
+      })
+      // Log records are written after their append resolves; the checkpoint
+      // covers exactly what the store held at the snapshot.
+      const written = await writeCheckpoint(join(this.location, 'checkpoints'), snapshot.sequence, slots)
+      const oldestKept = written.kept.at(-1)!.seq
+      await this.log.dropPrefix(oldestKept + 1)
+      this.logBytesAtCheckpoint = bytesAtStart
+    } finally {
+      snapshot.release()
+    }
+  }
+
+  /** Waits for a running checkpoint, writes a last one, closes the log. */
+  async close (): Promise<void> {
+    try {
+      if (this.checkpointing !== null) await this.checkpointing
+      if (this.log.stats.bytes > this.logBytesAtCheckpoint || this.failure !== null) await this.checkpoint()
+    } finally {
+      await this.log.close()
+    }
+  }
+}
+
+function * entriesOf (root: Node): Generator<CheckpointPair> {
+  const cursor = new Cursor(root)
+  for (cursor.first(); cursor.valid; cursor.next()) yield [cursor.key(), cursor.value()]
+}
+
+/**
+ * Loads the newest valid checkpoint into `store` and returns the sequence
+ * number it covers (0 when there is none).
+ */
+async function loadCheckpoint (dir: string, store: Store): Promise<number> {
+  let columns: Array<{ chunks: Chunk[], offs: number[], klens: number[], vlens: number[] }> = []
+  const info = await loadNewestCheckpoint(dir, {
+    onHeader: (header) => {
+      columns = header.columnFamilies.map(() => ({ chunks: [], offs: [], klens: [], vlens: [] }))
+    },
+    onEntry: (cf, key, value) => {
+      // Copied into chunks: the read buffer holds keys and values apart,
+      // and copying lets that 4 MiB buffer go once it is read.
+      const column = columns[cf]!
+      place(key, value)
+      column.chunks.push(placedChunk)
+      column.offs.push(placedOffset)
+      column.klens.push(key.length)
+      column.vlens.push(value.length)
+    }
+  })
+  if (info === undefined) return 0
+  info.columnFamilies.forEach((name, id) => {
+    if (name === UNUSED) return
+    const c = columns[id]!
+    const tree = BTree.fromSorted(c.chunks, c.offs, c.klens, c.vlens, treeOptionsOf(store))
+    if (id === 0) store.defaultFamily.tree = tree
+    else store.createFamily(name, id, tree)
+  })
+  store.sequence = info.seq
+  return info.seq
+}
+
+function treeOptionsOf (store: Store): { leafSize: number, branchSize: number } {
+  const tree = store.defaultFamily.tree
+  return { leafSize: tree.leafSize, branchSize: tree.branchSize }
+}
+
+async function isDirectory (path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+async function holdsDatabase (location: string): Promise<boolean> {
+  return await isDirectory(join(location, 'wal')) || await isDirectory(join(location, 'checkpoints'))
+}
