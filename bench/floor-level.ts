@@ -50,11 +50,11 @@ export class FloorLevel<K = Buffer, V = Buffer> extends AbstractLevel<Buffer | U
 
   /** @param options Database options (encodings etc.). */
   constructor (options?: FloorLevelOptions<K, V>) {
-    // The same capabilities MakoLevel declares, so abstract-level takes the
-    // same code paths (no transcoding for buffer, view or utf8 input).
+    // The same capabilities MakoLevel declares (in-memory), so abstract-level
+    // takes the same code paths: no transcoding for buffer or view input.
     // level-supports' IManifest type predates getSync, hence the cast.
     super({
-      encodings: { buffer: true, view: true, utf8: true },
+      encodings: { buffer: true, view: true },
       seek: true,
       getSync: true,
       has: true,
@@ -63,7 +63,7 @@ export class FloorLevel<K = Buffer, V = Buffer> extends AbstractLevel<Buffer | U
       permanence: false,
       createIfMissing: false,
       errorIfExists: false,
-      signals: { iterators: false }
+      signals: { iterators: true }
     } as ConstructorParameters<typeof AbstractLevel>[0], options)
   }
 
