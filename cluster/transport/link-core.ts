@@ -11,6 +11,7 @@
 
 import { MakoError } from '../../lib/errors.js'
 import type { Clock, TimerHandle } from './clock.js'
+import { DeadlineQueue } from './deadlines.js'
 import { encodeEnvelope, Tag, WireError } from './codec.js'
 import type { SessionEnvelope, WireLimits } from './codec.js'
 import { TransportCodes, transportError } from './codes.js'
@@ -76,7 +77,6 @@ interface Outgoing {
   state: 'queued' | 'sent' | 'done'
   readonly resolve: (value: unknown) => void
   readonly reject: (reason: unknown) => void
-  timer: TimerHandle | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
 }
@@ -203,11 +203,13 @@ export class LinkCore implements Link {
   #queuedBytes = 0
   readonly #incoming = new Map<number, IncomingRequest>()
   #drainWaiters: Array<{ resolve: () => void, reject: (err: unknown) => void }> = []
+  readonly #deadlines: DeadlineQueue<Outgoing>
 
   /** @internal */
   constructor (peer: NodeId, host: LinkHost) {
     this.peer = peer
     this.#host = host
+    this.#deadlines = new DeadlineQueue<Outgoing>(host.clock, (entry) => entry.state !== 'done', (entry) => { this.#giveUp(entry, 'timeout') })
   }
 
   /** Whether a session is up. */
@@ -293,6 +295,7 @@ export class LinkCore implements Link {
     this.#waitingHead = 0
     this.#waitingCount = 0
     this.#queuedBytes = 0
+    this.#deadlines.clear()
     for (const entry of all) this.#settle(entry)?.(error)
   }
 
@@ -378,11 +381,8 @@ export class LinkCore implements Link {
     if (this.#buffered(wire) + bytes.length > limits.maxBufferedBytes) return Promise.reject(this.#backpressure('Send buffer full'))
 
     return new Promise((resolve, reject) => {
-      const entry: Outgoing = { id, bytes, state: 'queued', resolve, reject, timer: undefined, signal, onAbort: undefined }
-      entry.timer = this.#host.clock.setTimer(timeout, () => {
-        entry.timer = undefined
-        this.#giveUp(entry, 'timeout')
-      })
+      const entry: Outgoing = { id, bytes, state: 'queued', resolve, reject, signal, onAbort: undefined }
+      this.#deadlines.add(entry, timeout)
       if (signal !== undefined) {
         entry.onAbort = () => { this.#giveUp(entry, 'cancel') }
         signal.addEventListener('abort', entry.onAbort, { once: true })
@@ -444,10 +444,6 @@ export class LinkCore implements Link {
       entry.bytes = undefined
     }
     entry.state = 'done'
-    if (entry.timer !== undefined) {
-      this.#host.clock.clearTimer(entry.timer)
-      entry.timer = undefined
-    }
     if (entry.onAbort !== undefined) {
       entry.signal?.removeEventListener('abort', entry.onAbort)
       entry.onAbort = undefined
