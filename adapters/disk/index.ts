@@ -1,0 +1,45 @@
+/**
+ * The disk layer: what makes a database directory crash-safe.
+ *
+ * - {@link FileLog}: a segmented, append-only write-ahead log with group
+ *   commit, behind the small {@link Log} interface that the Paxos acceptors
+ *   reuse; {@link repairLog} keeps the valid prefix of a damaged one.
+ * - {@link writeCheckpoint}, {@link readCheckpoint},
+ *   {@link loadNewestCheckpoint}: checkpoint files of every column family
+ *   as of one sequence number, written atomically in the background.
+ * - {@link lockDirectory}: one owner per directory, across processes
+ *   (`LEVEL_LOCKED`).
+ * - {@link crc32c}: the checksum framing both.
+ * - {@link FileSystem}: the file calls used, injectable for tests.
+ *
+ * Recovery is the newest valid checkpoint, then the log after its sequence
+ * number. Errors are `MakoError`s with stable codes: `MAKO_CORRUPTION`
+ * (naming the file and offset), `MAKO_IO_ERROR` (with the platform error as
+ * `cause`; transient for a full disk), `MAKO_LOG_FAILED`, `MAKO_LOG_CLOSED`,
+ * `MAKO_LOG_COMPACTED`, `MAKO_LOG_BUSY`, `MAKO_RECORD_TOO_LARGE`,
+ * `MAKO_CHECKPOINT_BUSY`, `MAKO_UNSUPPORTED_FORMAT`,
+ * `MAKO_INVALID_ARGUMENT`, `LEVEL_LOCKED`.
+ *
+ * @module
+ */
+
+export { crc32c, crc32cRange } from './crc32c.js'
+export { nodeFileSystem } from './fs.js'
+export type { FileSystem } from './fs.js'
+export {
+  FileLog, repairLog, DEFAULT_SEGMENT_BYTES_MAX, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_PENDING_BYTES
+} from './log.js'
+export type {
+  Log, LogRecord, AppendOptions, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair
+} from './log.js'
+export {
+  writeCheckpoint, readCheckpoint, loadNewestCheckpoint, listCheckpoints, checkpointName,
+  DEFAULT_CHECKPOINTS_KEPT, DEFAULT_CHECKPOINT_BLOCK_BYTES, DEFAULT_YIELD_EVERY_ENTRIES,
+  MAX_CHECKPOINT_COLUMN_FAMILIES, MAX_COLUMN_FAMILY_NAME_BYTES
+} from './checkpoint.js'
+export type {
+  CheckpointPair, CheckpointColumnFamily, WriteCheckpointOptions, CheckpointHeader, CheckpointRef,
+  CheckpointInfo, CheckpointWritten, CheckpointSink, LoadCheckpointOptions
+} from './checkpoint.js'
+export { lockDirectory, LOCK_FILE, STALE_UNREADABLE_LOCK_MS } from './lock.js'
+export type { DirectoryLock } from './lock.js'
