@@ -30,6 +30,8 @@ import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node 
 import { decodeBatch, encodeBatch, type BatchOp, type Store } from '../../lib/store/index.js'
 import { FileLog, type TornTail } from '../disk/log.js'
 import { loadNewestCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
+import { lockDirectory, type DirectoryLock } from '../disk/lock.js'
+import { nodeFileSystem, type FileSystem } from '../disk/fs.js'
 
 /** Log bytes written since the last checkpoint that start a new one: 64 MiB. @internal */
 export const CHECKPOINT_LOG_BYTES_DEFAULT = 64 * 1024 * 1024
@@ -42,6 +44,8 @@ export interface DurableOptions {
   checkpointLogBytes?: number
   /** Told of a torn log tail truncated on open. */
   onTornTail?: (tail: TornTail) => void
+  /** The file system under the log and checkpoints (tests inject faults). */
+  fs?: FileSystem
 }
 
 /** Column family slots of a checkpoint are family ids; an unused id has this name. */
@@ -60,7 +64,9 @@ export class Durable {
     readonly location: string,
     readonly store: Store,
     private readonly log: FileLog,
-    private readonly checkpointLogBytes: number
+    private readonly lock: DirectoryLock,
+    private readonly checkpointLogBytes: number,
+    private readonly fs: FileSystem
   ) {}
 
   /** Opens (or creates) the database at `location` into a new store. */
@@ -73,24 +79,30 @@ export class Durable {
       throw new MakoError(`database ${location} exists (errorIfExists is true)`, 'MAKO_DATABASE_EXISTS')
     }
     await mkdir(location, { recursive: true })
-
-    const checkpointSeq = await loadCheckpoint(join(location, 'checkpoints'), store)
-    const log = await FileLog.open(join(location, 'wal'), {
-      startSeq: checkpointSeq + 1,
-      ...(options.onTornTail !== undefined ? { onTornTail: options.onTornTail } : {})
-    })
+    // Fails with LEVEL_LOCKED while another owner, here or in another
+    // process, has the directory open.
+    const lock = await lockDirectory(location)
+    let log: FileLog | null = null
     try {
+      const fs = options.fs ?? nodeFileSystem
+      const checkpointSeq = await loadCheckpoint(join(location, 'checkpoints'), store, fs)
+      log = await FileLog.open(join(location, 'wal'), {
+        fs,
+        startSeq: checkpointSeq + 1,
+        ...(options.onTornTail !== undefined ? { onTornTail: options.onTornTail } : {})
+      })
       if (log.firstSeq > checkpointSeq + 1) {
         throw new MakoError(`the log of ${location} starts at record ${log.firstSeq} but the newest checkpoint covers only up to ${checkpointSeq}`, 'MAKO_CORRUPTION')
       }
       for await (const record of log.read(Math.max(log.firstSeq, checkpointSeq + 1))) {
         store.apply(decodeBatch(record.payload, store, `${record.seq} of ${location}`), record.seq)
       }
+      return new Durable(location, store, log, lock, options.checkpointLogBytes ?? CHECKPOINT_LOG_BYTES_DEFAULT, fs)
     } catch (err) {
-      await log.close().catch(() => {})
+      await log?.close().catch(() => {})
+      await lock.release()
       throw err
     }
-    return new Durable(location, store, log, options.checkpointLogBytes ?? CHECKPOINT_LOG_BYTES_DEFAULT)
   }
 
   /**
@@ -137,7 +149,7 @@ export class Durable {
       })
       // Log records are written after their append resolves; the checkpoint
       // covers exactly what the store held at the snapshot.
-      const written = await writeCheckpoint(join(this.location, 'checkpoints'), snapshot.sequence, slots)
+      const written = await writeCheckpoint(join(this.location, 'checkpoints'), snapshot.sequence, slots, { fs: this.fs })
       const oldestKept = written.kept.at(-1)!.seq
       await this.log.dropPrefix(oldestKept + 1)
       this.logBytesAtCheckpoint = bytesAtStart
@@ -152,7 +164,11 @@ export class Durable {
       if (this.checkpointing !== null) await this.checkpointing
       if (this.log.stats.bytes > this.logBytesAtCheckpoint || this.failure !== null) await this.checkpoint()
     } finally {
-      await this.log.close()
+      try {
+        await this.log.close()
+      } finally {
+        await this.lock.release()
+      }
     }
   }
 }
@@ -166,9 +182,10 @@ function * entriesOf (root: Node): Generator<CheckpointPair> {
  * Loads the newest valid checkpoint into `store` and returns the sequence
  * number it covers (0 when there is none).
  */
-async function loadCheckpoint (dir: string, store: Store): Promise<number> {
+async function loadCheckpoint (dir: string, store: Store, fs: FileSystem): Promise<number> {
   let columns: Array<{ chunks: Chunk[], offs: number[], klens: number[], vlens: number[] }> = []
   const info = await loadNewestCheckpoint(dir, {
+    fs,
     onHeader: (header) => {
       columns = header.columnFamilies.map(() => ({ chunks: [], offs: [], klens: [], vlens: [] }))
     },

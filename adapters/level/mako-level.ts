@@ -11,6 +11,7 @@ import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/ind
 import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
 import { MakoError } from '../../lib/errors.js'
 import { Durable } from './durable.js'
+import type { FileSystem } from '../disk/fs.js'
 import { formatOf, valueOf } from './encoding.js'
 import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
 
@@ -41,6 +42,12 @@ export interface MakoLevelOptions<K = string, V = string> extends AbstractDataba
    * log (default 64 MiB). Recovery replays at most about this much.
    */
   checkpointLogBytes?: number
+  /**
+   * The file system under the log and checkpoints. For tests that inject
+   * faults.
+   * @internal
+   */
+  fileSystem?: FileSystem
   /** Maximum entries in a B+tree leaf (default 64). Mostly for tests. */
   leafSize?: number
   /** Maximum children of a B+tree branch (default 64). Mostly for tests. */
@@ -170,6 +177,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   #family: Family
   readonly #treeOptions: BTreeOptions
   readonly #checkpointLogBytes: number | undefined
+  readonly #fileSystem: FileSystem | undefined
   #durable: Durable | null = null
 
   /** The directory the database is kept in, or undefined in memory. */
@@ -186,7 +194,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     if (where !== undefined && (typeof where !== 'string' || where === '')) {
       throw new MakoError('The location must be a non-empty string', 'LEVEL_INVALID_VALUE')
     }
-    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, ...forward } = opts
+    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, fileSystem, ...forward } = opts
     if (storeEncoding !== undefined && !['buffer', 'view', 'utf8'].includes(storeEncoding)) {
       throw new ModuleError("The storeEncoding option must be 'buffer', 'view' or 'utf8'", {
         code: 'LEVEL_ENCODING_NOT_SUPPORTED'
@@ -207,6 +215,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     } as never, forward as never)
     this.location = where
     this.#checkpointLogBytes = checkpointLogBytes
+    this.#fileSystem = fileSystem
     const treeOptions: BTreeOptions = {}
     if (leafSize !== undefined) treeOptions.leafSize = leafSize
     if (branchSize !== undefined) treeOptions.branchSize = branchSize
@@ -242,6 +251,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       createIfMissing: options.createIfMissing !== false,
       errorIfExists: options.errorIfExists === true,
       ...(this.#checkpointLogBytes !== undefined ? { checkpointLogBytes: this.#checkpointLogBytes } : {}),
+      ...(this.#fileSystem !== undefined ? { fs: this.#fileSystem } : {}),
       onTornTail: (tail) => { this.emit('torn-tail', tail) }
     })
     this[kStore] = store
