@@ -158,7 +158,12 @@ export interface DiskOptions {
    * Milliseconds a sync takes: a fixed number or `{ min, max }`.
    * Syncs complete in the order they were started.
    */
-  syncDelay: number | { min: number, max: number }
+  syncDelay: number | {
+    /** The shortest sync, in milliseconds. */
+    min: number
+    /** The bound of a sync's length, in milliseconds. */
+    max: number
+  }
   /** Whether a crash may keep a random (torn) part of unsynced appends. */
   tornWrites: boolean
 }

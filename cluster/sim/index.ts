@@ -1,8 +1,8 @@
 /**
  * The deterministic simulator: a whole cluster in one process on one event
  * queue in virtual time, driven by one seed. Nodes get the same
- * {@link Transport} interface as in production (see `cluster/transport`),
- * a virtual {@link Clock}, a {@link SeededRandom} stream and a {@link SimDisk}
+ * `Transport` interface as in production (see `cluster/transport`),
+ * a virtual `Clock`, a {@link SeededRandom} stream and a {@link SimDisk}
  * with explicit sync; the simulator delays, drops, duplicates, reorders and
  * clogs messages, partitions nodes, and crashes and restarts them.
  *

@@ -159,8 +159,18 @@ function rotl (x: number, k: number): number {
  */
 export type DelaySpec =
   | number
-  | { readonly min: number, readonly max: number }
-  | { readonly mean: number, readonly min?: number }
+  | {
+    /** The shortest delay. */
+    readonly min: number
+    /** The bound of the delay. */
+    readonly max: number
+  }
+  | {
+    /** The mean of the exponential part. */
+    readonly mean: number
+    /** A constant added to it; default 0. */
+    readonly min?: number
+  }
   | ((random: SeededRandom) => number)
 
 /**

@@ -286,7 +286,7 @@ export function randomNetwork (random: SeededRandom): Partial<NetworkOptions> {
 /**
  * The simulator. See the module documentation for an example.
  */
-export class Simulator implements SimNetworkHost {
+export class Simulator {
   /** The run's seed. */
   readonly seed: number | string
   readonly #queue = new EventQueue()
@@ -309,6 +309,12 @@ export class Simulator implements SimNetworkHost {
   #now = 0
   #seq = 0
   #wake: (() => void) | undefined
+  // What the simulated transports call; kept off the public surface.
+  readonly #host: SimNetworkHost = {
+    transmit: (wire, bytes) => { this.#transmit(wire, bytes) },
+    failSession: (wire, reason) => { this.#failSession(wire, reason) },
+    transportClosed: (transport) => { this.#transportClosed(transport) }
+  }
 
   /** @param options The seed, and network, disk and limit options. */
   constructor (options: SimulatorOptions) {
@@ -417,7 +423,7 @@ export class Simulator implements SimNetworkHost {
       setTimer: (delayMs, callback) => this.#schedule(delayMs, `timer ${rt.id}`, () => { if (alive()) callback() }) as unknown as TimerHandle,
       clearTimer: (handle) => { (handle as unknown as SimEvent).cancelled = true }
     }
-    const transport = new SimTransport(this, rt.id, this.#limits, clock)
+    const transport = new SimTransport(this.#host, rt.id, this.#limits, clock)
     const disk = new SimDisk(rt.disk, alive, (complete) => {
       const at = Math.max(this.#now + drawDelay(this.#disk.syncDelay, this.#diskRandom), rt.lastSyncAt)
       rt.lastSyncAt = at
@@ -787,12 +793,12 @@ export class Simulator implements SimNetworkHost {
     pair.session++
     pair.up = true
     this.#stats.sessionsOpened++
-    const wa = new SimWire(this, a, pair.b, pair.session)
-    const wb = new SimWire(this, b, pair.a, pair.session)
+    const wa = new SimWire(this.#host, a, pair.b, pair.session)
+    const wb = new SimWire(this.#host, b, pair.a, pair.session)
     pair.wires = new Map([[pair.a, wa], [pair.b, wb]])
     this.#record(`up ${pair.a} ${pair.b} #${pair.session}`)
-    a.link(pair.b).open(wa, [b.limits.maxPayload, b.limits.maxInFlight])
-    b.link(pair.a).open(wb, [a.limits.maxPayload, a.limits.maxInFlight])
+    a.linkCore(pair.b).open(wa, [b.limits.maxPayload, b.limits.maxInFlight])
+    b.linkCore(pair.a).open(wb, [a.limits.maxPayload, a.limits.maxInFlight])
   }
 
   #closeSession (pair: Pair, reason: MakoError, reconnect = true): void {
@@ -808,7 +814,7 @@ export class Simulator implements SimNetworkHost {
     pair.wires = undefined
     for (const wire of wires?.values() ?? []) {
       if (!wire.owner.alive) continue
-      const link = wire.owner.link(wire.peer)
+      const link = wire.owner.linkCore(wire.peer)
       if (link.isCurrent(wire)) link.closeSession(reason)
     }
     if (reconnect) this.#maybeConnect(pair)
@@ -836,12 +842,11 @@ export class Simulator implements SimNetworkHost {
     }
   }
 
-  /** @internal */
-  transmit (wire: SimWire, bytes: Uint8Array): void {
+  #transmit (wire: SimWire, bytes: Uint8Array): void {
     if (!wire.owner.alive) return
     const pair = this.#pair(wire.node, wire.peer)
     if (pair === undefined || !pair.up || pair.session !== wire.session) return
-    const link = wire.owner.link(wire.peer)
+    const link = wire.owner.linkCore(wire.peer)
     link.counters.framesSent++
     link.counters.bytesSent += bytes.length
     this.#stats.messagesSent++
@@ -885,7 +890,7 @@ export class Simulator implements SimNetworkHost {
     if (item.counted) {
       wire.inFlightBytes -= bytes.length
       if (wire.owner.alive) {
-        const link = wire.owner.link(wire.peer)
+        const link = wire.owner.linkCore(wire.peer)
         if (link.isCurrent(wire)) link.notifyDrain()
       }
     }
@@ -895,7 +900,7 @@ export class Simulator implements SimNetworkHost {
       this.#stats.messagesDropped++
       return
     }
-    const link = receiver.owner.link(wire.node)
+    const link = receiver.owner.linkCore(wire.node)
     if (!link.isCurrent(receiver)) {
       this.#stats.messagesDropped++
       return
@@ -913,19 +918,17 @@ export class Simulator implements SimNetworkHost {
       link.receive(envelope)
     } catch (err) {
       if (!(err instanceof WireError)) throw err
-      this.failSession(receiver, transportError(`${receiver.node}: ${err.message}`, err.code))
+      this.#failSession(receiver, transportError(`${receiver.node}: ${err.message}`, err.code))
     }
   }
 
-  /** @internal */
-  failSession (wire: SimWire, reason: MakoError): void {
+  #failSession (wire: SimWire, reason: MakoError): void {
     const pair = this.#pair(wire.node, wire.peer)
     if (pair === undefined || !pair.up || pair.session !== wire.session) return
     this.#closeSession(pair, reason)
   }
 
-  /** @internal */
-  transportClosed (transport: SimTransport): void {
+  #transportClosed (transport: SimTransport): void {
     this.#record(`close ${transport.nodeId}`)
     for (const pair of this.#pairsOf(transport.nodeId)) {
       if (pair.wires?.get(transport.nodeId)?.owner === transport) {

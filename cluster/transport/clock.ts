@@ -8,7 +8,10 @@
  */
 
 /** An opaque handle for a pending timer, from {@link Clock.setTimer}. */
-export type TimerHandle = { readonly __brand: 'TimerHandle' }
+export interface TimerHandle {
+  /** Compile-time brand only: the handle is opaque. */
+  readonly __brand: 'TimerHandle'
+}
 
 /** A monotonic clock with one-shot timers. */
 export interface Clock {

@@ -9,10 +9,16 @@
 import { MakoError } from '../../lib/errors.js'
 
 /** The name of one peer (a process) of the cluster, such as `"n1"`. */
-export type NodeId = string & { readonly __brand: 'NodeId' }
+export type NodeId = string & {
+  /** Compile-time brand only; absent at run time. */
+  readonly __brand: 'NodeId'
+}
 
 /** The name of one cluster; peers of different clusters refuse each other. */
-export type ClusterId = string & { readonly __brand: 'ClusterId' }
+export type ClusterId = string & {
+  /** Compile-time brand only; absent at run time. */
+  readonly __brand: 'ClusterId'
+}
 
 /** The longest node or cluster id accepted, in characters. */
 export const maxIdLength = 64

@@ -17,7 +17,7 @@ import { LinkCore } from './link-core.js'
 import type { LinkHost } from './link-core.js'
 import { defaultTransportLimits, maxRequestTimeout } from './types.js'
 import type {
-  MessageHandler, RequestHandler, RequestOptions, Transport, TransportEvents, TransportLimits
+  Link, MessageHandler, RequestHandler, RequestOptions, Transport, TransportEvents, TransportLimits
 } from './types.js'
 
 /**
@@ -81,7 +81,16 @@ export abstract class TransportBase implements Transport, LinkHost {
   }
 
   /** The link to `peer`, created on first use. */
-  link (peer: NodeId): LinkCore {
+  link (peer: NodeId): Link {
+    return this.linkCore(peer)
+  }
+
+  /**
+   * The link to `peer` with its internal half, created on first use.
+   *
+   * @internal
+   */
+  linkCore (peer: NodeId): LinkCore {
     let link = this.links.get(peer)
     if (link === undefined) {
       if (!isValidId(peer)) throw new MakoError(`Invalid peer id: ${String(peer).slice(0, 80)}`, TransportCodes.invalidArgument)
@@ -99,17 +108,17 @@ export abstract class TransportBase implements Transport, LinkHost {
 
   /** Sends a one-way message. */
   send (peer: NodeId, payload: unknown): void {
-    this.link(peer).send(payload)
+    this.linkCore(peer).send(payload)
   }
 
   /** Sends if it can. */
   trySend (peer: NodeId, payload: unknown): boolean {
-    return this.link(peer).trySend(payload)
+    return this.linkCore(peer).trySend(payload)
   }
 
   /** Sends a request. */
   request (peer: NodeId, payload: unknown, options?: RequestOptions): Promise<unknown> {
-    return this.link(peer).request(payload, options)
+    return this.linkCore(peer).request(payload, options)
   }
 
   /** Sets the one-way message handler. */

@@ -135,15 +135,15 @@ function wsErrorCode (err: unknown): string {
  * await a.request(nodeId('b'), 'hi') // { echo: 'hi' }
  * ```
  */
-export class WsTransport extends TransportBase implements ConnectionHost {
+export class WsTransport extends TransportBase {
   /** The cluster this node belongs to. */
   readonly clusterId: ClusterId
   /** The limits in force. */
   declare readonly limits: Readonly<WsLimits>
-  /** Whether batching is on. @internal */
+  /** Whether messages of one turn leave as one frame. */
   readonly batching: boolean
-  /** @internal */
-  readonly secret: Uint8Array
+  // What connections call; kept off the public surface.
+  readonly #connectionHost: ConnectionHost
   readonly #tls: WsTlsOptions | undefined
   readonly #allowPeer: ((peer: NodeId) => boolean) | undefined
   readonly #random: () => number
@@ -170,8 +170,18 @@ export class WsTransport extends TransportBase implements ConnectionHost {
     const limits = WsTransport.resolveLimits(options.limits)
     super(id, limits, options.clock ?? systemClock)
     this.clusterId = toClusterId(options.clusterId)
-    this.secret = secretBytes(options.secret)
     this.batching = options.batching ?? true
+    this.#connectionHost = {
+      nodeId: this.nodeId,
+      clusterId: this.clusterId,
+      secret: secretBytes(options.secret),
+      limits: this.limits,
+      clock: this.clock,
+      batching: this.batching,
+      admit: (conn, peer) => this.#admit(conn, peer),
+      attach: (conn, peer, peerLimits) => this.#attach(conn, peer, peerLimits),
+      detached: (conn, reason) => { this.#detached(conn, reason) }
+    }
     this.#tls = options.tls
     this.#allowPeer = options.allowPeer
     this.#random = options.random ?? Math.random
@@ -336,7 +346,7 @@ export class WsTransport extends TransportBase implements ConnectionHost {
         setTimeout(() => { ws.terminate() }, 1000).unref()
       }
     }
-    const conn = new Connection(this, frameSocket, inbound ? 'server' : 'client', expectedPeer)
+    const conn = new Connection(this.#connectionHost, frameSocket, inbound ? 'server' : 'client', expectedPeer)
     let onClosed: () => void = () => {}
     const closed = new Promise<void>((resolve) => { onClosed = resolve })
     const live: Live = { conn, ws, inbound, closed }
@@ -437,8 +447,7 @@ export class WsTransport extends TransportBase implements ConnectionHost {
     dial.timer = this.clock.setTimer(delay, () => { this.#dial(dial) })
   }
 
-  /** @internal */
-  admit (conn: Connection, peer: NodeId): string | undefined {
+  #admit (conn: Connection, peer: NodeId): string | undefined {
     if (this.closing !== undefined) return TransportCodes.shutdown
     if (this.#allowPeer !== undefined && !this.#allowPeer(peer)) return TransportCodes.unknownPeer
     const current = this.#active.get(peer)
@@ -452,21 +461,19 @@ export class WsTransport extends TransportBase implements ConnectionHost {
     return dialerOf(conn) === winner ? undefined : TransportCodes.duplicate
   }
 
-  /** @internal */
-  attach (conn: Connection, peer: NodeId, peerLimits: WireLimits): LinkCore {
+  #attach (conn: Connection, peer: NodeId, peerLimits: WireLimits): LinkCore {
     this.#release(conn)
     const old = this.#active.get(peer)
     this.#active.set(peer, conn)
     if (old !== undefined && old !== conn) old.fail(TransportCodes.duplicate, 'replaced by a newer connection')
     const dial = this.#dials.get(peer)
     if (dial !== undefined && dial.live?.conn === conn) dial.attempt = 0
-    const link = this.link(peer)
+    const link = this.linkCore(peer)
     link.open(conn, peerLimits)
     return link
   }
 
-  /** @internal */
-  detached (conn: Connection, reason: MakoError, _by: 'local' | 'remote'): void {
+  #detached (conn: Connection, reason: MakoError): void {
     bump(this.#stats.closes, reason.code)
     this.#release(conn)
     const peer = conn.peer ?? conn.expectedPeer
