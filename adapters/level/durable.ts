@@ -23,13 +23,13 @@
  * @internal
  */
 
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MakoError } from '../../lib/errors.js'
 import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
 import { decodeBatch, encodeBatch, type BatchOp, type Store } from '../../lib/store/index.js'
-import { FileLog, type TornTail } from '../disk/log.js'
-import { loadNewestCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
+import { FileLog, repairLog, type LogRepair, type TornTail } from '../disk/log.js'
+import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
 import { lockDirectory, type DirectoryLock } from '../disk/lock.js'
 import { nodeFileSystem, type FileSystem } from '../disk/fs.js'
 
@@ -228,4 +228,64 @@ async function isDirectory (path: string): Promise<boolean> {
 
 async function holdsDatabase (location: string): Promise<boolean> {
   return await isDirectory(join(location, 'wal')) || await isDirectory(join(location, 'checkpoints'))
+}
+
+/** What `MakoLevel.repair()` found and did. */
+export interface RepairReport {
+  /** The log: the last record kept, and what was dropped from the first damage on. */
+  log: LogRepair
+  /** Checkpoint files that failed their checks and were removed. */
+  checkpointsRemoved: string[]
+}
+
+/**
+ * Repairs the database at `location`: keeps the log's valid prefix and
+ * removes damaged checkpoints, so that it opens again. Records after the
+ * first damage in the log are lost, as they cannot be applied without the
+ * ones before them; the report says what went.
+ * @internal
+ */
+export async function repairDatabase (location: string): Promise<RepairReport> {
+  if (!await isDirectory(location)) {
+    throw new MakoError(`database ${location} does not exist`, 'MAKO_DATABASE_NOT_FOUND')
+  }
+  const lock = await lockDirectory(location)
+  try {
+    const checkpointsRemoved: string[] = []
+    for (const { path } of await listCheckpoints(join(location, 'checkpoints'))) {
+      try {
+        await readCheckpoint(path, { onEntry: () => {} })
+      } catch (err) {
+        if ((err as MakoError).code !== 'MAKO_CORRUPTION') throw err
+        await rm(path)
+        checkpointsRemoved.push(path)
+      }
+    }
+    return { log: await repairLog(join(location, 'wal')), checkpointsRemoved }
+  } finally {
+    await lock.release()
+  }
+}
+
+/**
+ * Removes the database at `location`: its log, checkpoints and lock, then
+ * the directory if nothing else is in it. Fails with `LEVEL_LOCKED` while it
+ * is open. A location that does not exist is fine (nothing to do).
+ * @internal
+ */
+export async function destroyDatabase (location: string): Promise<void> {
+  if (!await isDirectory(location)) return
+  const lock = await lockDirectory(location)
+  try {
+    await rm(join(location, 'wal'), { recursive: true, force: true })
+    await rm(join(location, 'checkpoints'), { recursive: true, force: true })
+  } finally {
+    await lock.release()
+  }
+  try {
+    await rmdir(location)
+  } catch (err) {
+    // Files of the user's in the directory stay, and so does the directory.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err
+  }
 }

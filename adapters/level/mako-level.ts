@@ -10,7 +10,7 @@ import ModuleError from 'module-error'
 import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/index.js'
 import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
 import { MakoError } from '../../lib/errors.js'
-import { Durable } from './durable.js'
+import { Durable, destroyDatabase, repairDatabase, type RepairReport } from './durable.js'
 import type { FileSystem } from '../disk/fs.js'
 import { formatOf, valueOf } from './encoding.js'
 import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
@@ -240,6 +240,27 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   #root (options: ReadOptions): Node {
     const snapshot = options.snapshot
     return snapshot != null ? snapshotRoot(snapshot, this.#family) : this.#family.tree.root
+  }
+
+  /**
+   * Removes the database at `location` (its log, checkpoints and lock, then
+   * the directory if nothing else is in it), as classic-level's `destroy`.
+   * Rejects with `LEVEL_LOCKED` while the database is open.
+   */
+  static async destroy (location: string): Promise<void> {
+    await destroyDatabase(location)
+  }
+
+  /**
+   * Repairs the database at `location` so that it opens again: keeps the
+   * write-ahead log's valid prefix (records after the first damaged byte
+   * are dropped, as they cannot be applied without the ones before them)
+   * and removes checkpoints that fail their checks. Resolves with what it
+   * found and dropped. Rejects with `LEVEL_LOCKED` while the database is
+   * open.
+   */
+  static async repair (location: string): Promise<RepairReport> {
+    return await repairDatabase(location)
   }
 
   /** @internal */
