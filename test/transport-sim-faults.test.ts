@@ -289,6 +289,16 @@ t.test('virtual time: timers in order, runFor exact, runUntil bounded and names 
   }
   const idle = new Simulator({ seed })
   await t.rejects(idle.runUntil(() => false), { code: 'MAKO_SIM_STALLED' }, 'an idle simulation stalls at once')
+  const buggy = new Simulator({ seed })
+  buggy.addNode('a', (e) => { e.clock.setTimer(3, () => { throw new RangeError('invariant broken') }) })
+  try {
+    await buggy.runFor(10)
+    t.fail('the exception should come out')
+  } catch (err) {
+    t.equal((err as MakoError).code, 'MAKO_SIM_FAILURE', 'an exception in node code fails the run')
+    t.match((err as Error).message, `SEED=${seed}`, 'with the seed that replays it')
+    t.ok((err as Error).cause instanceof RangeError, 'and the original exception as its cause')
+  }
 })
 
 t.test('nodes never share objects', async (t) => {

@@ -620,7 +620,8 @@ export class Simulator {
    * @param predicate What to wait for.
    * @param options Bounds; default 1,000,000 ticks.
    * @throws MakoError `MAKO_SIM_STALLED` (with the seed) when the bounds are
-   *   reached or no event is left.
+   *   reached or no event is left; `MAKO_SIM_FAILURE` (with the seed, and the
+   *   node's exception as `cause`) when node code throws from an event.
    */
   async runUntil (predicate: () => boolean, options: RunOptions = {}): Promise<RunResult> {
     const maxTicks = options.maxTicks ?? 1_000_000
@@ -633,7 +634,7 @@ export class Simulator {
       const next = this.#nextLive()
       if (next === undefined) throw this.#stalled('predicate still false and no event left')
       if (next.time > endTime) throw this.#stalled(`predicate still false after ${options.maxTime ?? 0} ms`)
-      this.step()
+      this.#checkedStep()
       await yieldToLoop()
     }
   }
@@ -654,7 +655,7 @@ export class Simulator {
       const next = this.#nextLive()
       if (next === undefined || next.time > end) break
       if (this.#stats.ticks - startTicks >= maxTicks) throw this.#stalled(`runFor(${ms}) exceeded ${maxTicks} ticks`)
-      this.step()
+      this.#checkedStep()
       await yieldToLoop()
     }
     this.#now = Math.max(this.#now, end)
@@ -684,6 +685,17 @@ export class Simulator {
       stopped = true
       this.#wake?.()
       await loop
+    }
+  }
+
+  /** One step; an exception from node code comes out with the seed that replays it. */
+  #checkedStep (): void {
+    try {
+      this.step()
+    } catch (err) {
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+      throw new MakoError(`Node code threw at t=${this.#now} ms, tick ${this.#stats.ticks} (${what}). ${this.replayHint()}`,
+        'MAKO_SIM_FAILURE', { cause: err })
     }
   }
 
