@@ -262,3 +262,21 @@ t.test('a segment of a newer format is refused as such, not treated as a torn ta
   await t.rejects(repairLog('/wal', { fs }), { code: 'MAKO_UNSUPPORTED_FORMAT' })
   t.strictSame(fs.file(path), bytes, 'and left alone')
 })
+
+t.test('a writer that awaits each append does not starve timers (inline writes, or a file system that answers at once)', async (t) => {
+  for (const writeMode of ['inline', 'threadpool'] as const) {
+    const log = await FileLog.open('/wal', { fs: new MemoryFs(), writeMode })
+    let appends = 0
+    let timerFired = false
+    const timer = new Promise<void>((resolve) => setTimeout(() => { timerFired = true; resolve() }, 5))
+    const payload = new Uint8Array(16)
+    // Bounded: if the writer starved the event loop this would run to the end first.
+    while (!timerFired && appends < 100_000) {
+      await log.append(payload)
+      appends++
+    }
+    await timer
+    t.ok(appends < 100_000, `${writeMode}: the timer fired after ${appends} appends`)
+    await log.close()
+  }
+})

@@ -9,9 +9,9 @@
  * sequence order.
  *
  * ## Group commit
- * Appends made while the log is idle are gathered until the event loop's next
- * check phase (`setImmediate`); appends made while a write is in flight are
- * gathered until it ends. Each gathered group goes to the file in one write
+ * Appends are gathered until the event loop's next check phase
+ * (`setImmediate`), and while a write is in flight, until it ends and the
+ * loop turns. Each gathered group goes to the file in one write
  * call and, if any of its appends asked for `sync` (or `sync()` was called),
  * one `fdatasync`. An append's promise resolves only after its bytes were
  * handed to the OS (so they survive a crash of the process) and, when it
@@ -613,24 +613,33 @@ export class FileLog implements Log {
     setImmediate(() => { void this.run() })
   }
 
-  /** The writer: takes whatever is queued, writes it as one group, repeats until idle. */
+  /**
+   * The writer: takes whatever is queued and writes it as one group. If more
+   * arrived meanwhile, the next group starts in a later turn of the event
+   * loop, never straight from this one: with inline writes (or a file system
+   * whose calls resolve at once) a writer that awaits each append and
+   * appends again would otherwise keep this loop going in microtasks and
+   * starve timers and I/O.
+   */
   private async run (): Promise<void> {
     this.scheduled = false
     if (this.working) return
     this.working = true
-    while (this.queue.length > 0 || this.syncWaiters.length > 0) {
-      const group = this.queue
-      const buf = this.buf
-      const waiters = this.syncWaiters
-      this.queue = []
-      this.syncWaiters = []
-      this.buf = this.spare ?? new Uint8Array(64 * 1024)
-      this.spare = undefined
-      this.bufLen = 0
-      await this.writeGroup(group, buf, waiters)
-      if (buf.length <= RETAIN_BUFFER_BYTES) this.spare = buf
-    }
+    const group = this.queue
+    const buf = this.buf
+    const waiters = this.syncWaiters
+    this.queue = []
+    this.syncWaiters = []
+    this.buf = this.spare ?? new Uint8Array(64 * 1024)
+    this.spare = undefined
+    this.bufLen = 0
+    await this.writeGroup(group, buf, waiters)
+    if (buf.length <= RETAIN_BUFFER_BYTES) this.spare = buf
     this.working = false
+    if (this.queue.length > 0 || this.syncWaiters.length > 0) {
+      this.schedule()
+      return
+    }
     const idle = this.idleWaiters
     this.idleWaiters = []
     for (const fn of idle) fn()
@@ -985,7 +994,7 @@ class LogReader implements AsyncIterableIterator<LogRecord> {
   }
 }
 
-/** What {@link repairLog} did. */
+/** What `repairLog()` did. */
 export interface LogRepair {
   /** The last sequence number kept (firstSeq - 1 if none). */
   lastSeq: number
