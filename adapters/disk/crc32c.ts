@@ -48,18 +48,29 @@ const [T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] =
   ]
 
 /**
- * Below this many bytes the byte-load loop wins: creating a DataView costs
- * about as much as 100 bytes of CRC.
+ * Arrays at least this long get a DataView for 32-bit loads; shorter ones
+ * use byte loads, since making a DataView costs about as much as 100 bytes
+ * of CRC.
  */
 const DATAVIEW_MIN_BYTES = 256
+
+/**
+ * The DataView of the last long array seen, reused while the same array
+ * comes back: the log CRCs many small records in one group or read buffer,
+ * and slicing-by-16 with 32-bit loads is about twice as fast as byte loads
+ * on a 116-byte record once no DataView has to be made for it. It holds
+ * that one array alive until another long array is checked.
+ */
+let viewOf: Uint8Array | undefined
+let view: DataView = new DataView(new ArrayBuffer(0))
 
 /**
  * CRC32C of `data[start..end)`, continuing from `crc` (the result of an
  * earlier call over the preceding bytes, or 0 to start).
  *
  * `crc32cRange(b, 0, n, crc32cRange(a, 0, m))` equals the CRC of `a`
- * followed by `b`. O(end - start); no allocation below 256 bytes, one
- * DataView above.
+ * followed by `b`. O(end - start); allocates at most one DataView per
+ * distinct long array.
  *
  * @param data The bytes.
  * @param start First byte, inclusive.
@@ -72,16 +83,20 @@ export function crc32cRange (data: Uint8Array, start: number, end: number, crc =
   let i = start
   // The `as number` casts are free: every table index is masked to 0..255
   // and every data index is below `end <= data.length`.
-  if (end - start >= DATAVIEW_MIN_BYTES) {
+  if (end - start >= 16 && (data === viewOf || data.length >= DATAVIEW_MIN_BYTES)) {
+    if (data !== viewOf) {
+      view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+      viewOf = data
+    }
     // Slicing-by-16 with little-endian 32-bit loads: measured 2.2 GB/s on
     // 4 KiB-1 MiB inputs against 1.5 GB/s for byte loads.
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+    const v = view
     const last16 = end - 16
     while (i <= last16) {
-      const a = c ^ view.getInt32(i, true)
-      const b = view.getInt32(i + 4, true)
-      const d = view.getInt32(i + 8, true)
-      const e = view.getInt32(i + 12, true)
+      const a = c ^ v.getInt32(i, true)
+      const b = v.getInt32(i + 4, true)
+      const d = v.getInt32(i + 8, true)
+      const e = v.getInt32(i + 12, true)
       c = (T15[a & 0xff] as number) ^ (T14[(a >>> 8) & 0xff] as number) ^
         (T13[(a >>> 16) & 0xff] as number) ^ (T12[a >>> 24] as number) ^
         (T11[b & 0xff] as number) ^ (T10[(b >>> 8) & 0xff] as number) ^
@@ -93,7 +108,7 @@ export function crc32cRange (data: Uint8Array, start: number, end: number, crc =
       i += 16
     }
   }
-  // Slicing-by-8 with byte loads for short inputs and the rest of long ones.
+  // Slicing-by-8 with byte loads for short arrays and the tail of the rest.
   const last8 = end - 8
   while (i <= last8) {
     const a = c ^ ((data[i] as number) | ((data[i + 1] as number) << 8) |
