@@ -12,8 +12,25 @@
  * - {@link crc32c}: the checksum framing both.
  * - {@link FileSystem}: the file calls used, injectable for tests.
  *
- * Recovery is the newest valid checkpoint, then the log after its sequence
- * number. Errors are `MakoError`s with stable codes: `MAKO_CORRUPTION`
+ * ## How a database uses them
+ * - Open: `lockDirectory(location)`; `loadNewestCheckpoint(ckptDir,
+ *   { onHeader: start a fresh store, onEntry: load it })` gives seq `C` (0
+ *   without one); `FileLog.open(walDir, { startSeq: C + 1, onTornTail })`;
+ *   then apply `log.read(max(C + 1, log.firstSeq))`. A log that starts
+ *   after `C + 1` has lost records the checkpoint does not cover:
+ *   corruption.
+ * - Write: one log record per batch, so a batch is never half-applied.
+ *   `append` assigns the seq at once and resolves in seq order; apply the
+ *   batch to memory when it resolves, so nothing unwritten is ever read
+ *   and a rejected batch leaves memory as it was.
+ * - Checkpoint: take an O(1) snapshot at the last applied seq `S`,
+ *   `await log.sync()` (a checkpoint must never be ahead of the durable
+ *   log, or a power loss could leave the log behind it and seqs would be
+ *   handed out twice), `writeCheckpoint(ckptDir, S, families)`, then
+ *   `log.dropPrefix(written.kept.at(-1).seq + 1)`: records after the older
+ *   kept checkpoint stay, for when the newest turns out damaged.
+ *
+ * Errors are `MakoError`s with stable codes: `MAKO_CORRUPTION`
  * (naming the file and offset), `MAKO_IO_ERROR` (with the platform error as
  * `cause`; transient for a full disk), `MAKO_LOG_FAILED`, `MAKO_LOG_CLOSED`,
  * `MAKO_LOG_COMPACTED`, `MAKO_LOG_BUSY`, `MAKO_RECORD_TOO_LARGE`,
