@@ -250,3 +250,13 @@ t.test('a failure at each file-system call of a write leaves the previous checkp
   }
   t.strictSame(problems, [], `${total} fault points (seed ${seed})`)
 })
+
+t.test("an error thrown by the caller's entry source goes out as it came, and leaves no file", async (t) => {
+  const fs = new MemoryFs()
+  function * failing (): Iterable<CheckpointPair> {
+    yield [Uint8Array.of(1), Uint8Array.of(1)]
+    throw new RangeError('snapshot released')
+  }
+  await t.rejects(writeCheckpoint(DIR, 1, [{ name: 'default', entries: failing() }], { fs }), RangeError)
+  t.strictSame(fs.list(), [])
+})

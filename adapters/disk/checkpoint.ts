@@ -442,7 +442,9 @@ export async function writeCheckpoint (
     } catch (err) {
       await fs.close(fd).catch(() => {})
       await fs.unlink(temp).catch(() => {})
-      if (err instanceof MakoError) throw err
+      // A platform error is an I/O error; anything else (ours, or thrown by
+      // the caller's entry source) goes out as it came.
+      if (err instanceof MakoError || errnoCode(err) === undefined) throw err
       throw ioError(`cannot write checkpoint ${temp}`, err)
     }
     try {
