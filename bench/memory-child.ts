@@ -20,7 +20,7 @@
  * @internal
  */
 
-import { contenders, type Bytes } from './embedded-contenders.js'
+import { contenders, makoLevelUnavailable, type Bytes } from './embedded-contenders.js'
 import { Prng, randomBuffers } from './lib/prng.js'
 import { collectGarbage } from './lib/stats.js'
 
@@ -58,8 +58,8 @@ async function main (): Promise<void> {
   if (id === undefined || !Number.isInteger(entries) || entries <= 0) {
     throw new Error('usage: memory-child --contender <id> --entries <n> [--seed <n>]')
   }
-  const contender = (await contenders()).find((c) => c.id === id)
-  if (contender === undefined) throw new Error(`unknown or unavailable contender '${id}'`)
+  const contender = (await contenders({ withMako: id === 'mako' })).find((c) => c.id === id)
+  if (contender === undefined) throw new Error(`unknown or unavailable contender '${id}'${id === 'mako' ? `: ${String(makoLevelUnavailable)}` : ''}`)
 
   const { db, dispose } = await contender.open()
   const prng = new Prng(seed)
