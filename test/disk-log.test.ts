@@ -280,3 +280,26 @@ t.test('a writer that awaits each append does not starve timers (inline writes, 
     await log.close()
   }
 })
+
+t.test('a log that ends before startSeq - 1 (its tail lost, a checkpoint past it) continues at startSeq', async (t) => {
+  const fs = new MemoryFs()
+  let log = await FileLog.open('/wal', { fs, segmentBytesMax: 4096 })
+  for (let i = 0; i < 100; i++) await log.append(new Uint8Array(100))
+  await log.close()
+  t.ok(fs.list().length > 1, 'several segments')
+
+  log = await FileLog.open('/wal', { fs, segmentBytesMax: 4096, startSeq: 101 })
+  t.equal(log.recovery.restarted, undefined, 'a log that reaches startSeq - 1 is kept')
+  t.equal(log.lastSeq, 100)
+  await log.close()
+
+  log = await FileLog.open('/wal', { fs, segmentBytesMax: 4096, startSeq: 150 })
+  t.strictSame(log.recovery.restarted, { lastSeq: 100, startSeq: 150 })
+  t.equal(log.firstSeq, 150)
+  t.equal(await log.append(enc('next')), 150, 'no sequence number is handed out twice')
+  await log.close()
+  t.strictSame(fs.list(), ['/wal/00000000000000000150.wal'], 'the covered segments are gone')
+  log = await FileLog.open('/wal', { fs, segmentBytesMax: 4096, startSeq: 150 })
+  t.strictSame((await readAll(log)).map((r) => dec(r.payload)), ['next'])
+  await log.close()
+})

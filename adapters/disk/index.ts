@@ -15,18 +15,17 @@
  * ## How a database uses them
  * - Open: `lockDirectory(location)`; `loadNewestCheckpoint(ckptDir,
  *   { onHeader: start a fresh store, onEntry: load it })` gives seq `C` (0
- *   without one); `FileLog.open(walDir, { startSeq: C + 1, onTornTail })`;
- *   then apply `log.read(max(C + 1, log.firstSeq))`. A log that starts
- *   after `C + 1` has lost records the checkpoint does not cover:
- *   corruption.
+ *   without one); `FileLog.open(walDir, { startSeq: C + 1, onTornTail })`
+ *   (a log that ends before `C`, its unsynced tail lost to a power loss
+ *   after the checkpoint was written, then continues at `C + 1`); then
+ *   apply `log.read(max(C + 1, log.firstSeq))`. A log that starts after
+ *   `C + 1` has lost records the checkpoint does not cover: corruption.
  * - Write: one log record per batch, so a batch is never half-applied.
  *   `append` assigns the seq at once and resolves in seq order; apply the
  *   batch to memory when it resolves, so nothing unwritten is ever read
  *   and a rejected batch leaves memory as it was.
  * - Checkpoint: take an O(1) snapshot at the last applied seq `S`,
- *   `await log.sync()` (a checkpoint must never be ahead of the durable
- *   log, or a power loss could leave the log behind it and seqs would be
- *   handed out twice), `writeCheckpoint(ckptDir, S, families)`, then
+ *   `writeCheckpoint(ckptDir, S, families)`, then
  *   `log.dropPrefix(written.kept.at(-1).seq + 1)`: records after the older
  *   kept checkpoint stay, for when the newest turns out damaged.
  *

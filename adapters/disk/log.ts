@@ -158,6 +158,12 @@ export interface LogRecovery {
   segments: number
   /** Records found. */
   records: number
+  /**
+   * Set when the log ended before `startSeq - 1` and was emptied to go on
+   * at `startSeq` (see {@link FileLogOptions.startSeq}): the last record it
+   * held, and the seq it now continues at.
+   */
+  restarted: { lastSeq: number, startSeq: number } | undefined
 }
 
 /** Counters of a {@link FileLog}, for tests and `getProperty`. */
@@ -187,7 +193,15 @@ export interface FileLogOptions {
    * `MAKO_LOG_BUSY` (transient) until the disk catches up. Default 256 MiB.
    */
   maxPendingBytes?: number
-  /** The sequence number of the first record of a new (empty) log. Default 1. */
+  /**
+   * The first sequence number the caller needs from this log: the first
+   * record of a new log (default 1), or the one after the checkpoint the
+   * caller recovered from. An existing log that ends before it holds only
+   * records the checkpoint covers (after a power loss took its unsynced
+   * tail, say): it is emptied and continues at `startSeq`, so no sequence
+   * number is handed out twice (`recovery.restarted`). A log that reaches
+   * `startSeq - 1` or beyond is kept as it is.
+   */
   startSeq?: number
   /**
    * How writes are made. `'inline'` (default) calls `write` on the main
@@ -508,8 +522,25 @@ export class FileLog implements Log {
       }
     }
 
+    let restarted: LogRecovery['restarted']
+    const lastSeq = (segments[segments.length - 1] as Segment).lastSeq
+    if (lastSeq < startSeq - 1) {
+      restarted = { lastSeq, startSeq }
+      const path = join(dir, segmentName(startSeq))
+      try {
+        await fs.close(fd)
+        // The old segments first: interrupted, the next open with the same
+        // startSeq finds fewer of them (or none) and does the rest.
+        for (const seg of segments) await fs.unlink(seg.path)
+        fd = await FileLog.createSegment(fs, dir, path, startSeq)
+      } catch (err) {
+        throw ioError(`cannot restart the log in ${dir} at seq ${startSeq}`, err)
+      }
+      segments.splice(0, segments.length, { firstSeq: startSeq, path, lastSeq: startSeq - 1, end: SEGMENT_HEADER_BYTES })
+    }
+
     const log = new FileLog(dir, fs, { segmentBytesMax, maxRecordBytes, maxPendingBytes, writeMode }, segments, fd,
-      { tornTail, segments: found.length, records })
+      { tornTail, segments: found.length, records, restarted })
     if (tornTail !== undefined) options.onTornTail?.(tornTail)
     return log
   }
