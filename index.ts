@@ -1,11 +1,22 @@
 /**
  * mako-level: an embedded, replicated key-value store for Node.js.
  *
+ * `MakoLevel` is an abstract-level 3 database on a copy-on-write B+tree: in
+ * memory, or durable in a directory (write-ahead log and checkpoints), with
+ * RocksDB-style column families, snapshots, range deletes and optimistic
+ * transactions.
+ *
  * @packageDocumentation
  */
 export { MakoError, AssertionError, assert } from './lib/errors.js'
 export type { MakoErrorOptions } from './lib/errors.js'
 export { MakoLevel, MakoSnapshot } from './adapters/level/mako-level.js'
-export type { MakoLevelOptions } from './adapters/level/mako-level.js'
+export type {
+  MakoLevelOptions, ColumnFamilyOptions, RunTransactionOptions, DeleteRangeOptions
+} from './adapters/level/mako-level.js'
+export { Transaction } from './adapters/level/transaction.js'
+export type {
+  TransactionOptions, TransactionIteratorOptions, CommitOptions, EncodingOptions, TransactionState
+} from './adapters/level/transaction.js'
 export type { RepairReport } from './adapters/level/durable.js'
 export type { LogRepair, TornTail } from './adapters/disk/log.js'

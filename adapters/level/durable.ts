@@ -27,7 +27,7 @@ import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MakoError } from '../../lib/errors.js'
 import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
-import { decodeBatch, encodeBatch, type BatchOp, type Store } from '../../lib/store/index.js'
+import { decodeBatch, encodeBatch, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
 import { FileLog, repairLog, type LogRepair, type TornTail } from '../disk/log.js'
 import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
 import { lockDirectory, type DirectoryLock } from '../disk/lock.js'
@@ -46,6 +46,8 @@ export interface DurableOptions {
   onTornTail?: (tail: TornTail) => void
   /** The file system under the log and checkpoints (tests inject faults). */
   fs?: FileSystem
+  /** Write no checkpoints (the database refuses writes). */
+  readOnly?: boolean
 }
 
 /** Column family slots of a checkpoint are family ids; an unused id has this name. */
@@ -56,6 +58,12 @@ const UNUSED = ''
  * @internal
  */
 export class Durable {
+  /**
+   * Batches appended to the log and not yet applied, oldest first. A
+   * transaction validating now must count them as already written: they
+   * come before it in the log.
+   */
+  readonly pending: Array<readonly BatchOp[]> = []
   private checkpointing: Promise<void> | null = null
   private logBytesAtCheckpoint = 0
   private failure: unknown = null
@@ -66,7 +74,8 @@ export class Durable {
     private readonly log: FileLog,
     private readonly lock: DirectoryLock,
     private readonly checkpointLogBytes: number,
-    private readonly fs: FileSystem
+    private readonly fs: FileSystem,
+    private readonly readOnly: boolean
   ) {}
 
   /** Opens (or creates) the database at `location` into a new store. */
@@ -97,7 +106,7 @@ export class Durable {
       for await (const record of log.read(Math.max(log.firstSeq, checkpointSeq + 1))) {
         store.apply(decodeBatch(record.payload, store, `${record.seq} of ${location}`), record.seq)
       }
-      return new Durable(location, store, log, lock, options.checkpointLogBytes ?? CHECKPOINT_LOG_BYTES_DEFAULT, fs)
+      return new Durable(location, store, log, lock, options.checkpointLogBytes ?? CHECKPOINT_LOG_BYTES_DEFAULT, fs, options.readOnly === true)
     } catch (err) {
       await log?.close().catch(() => {})
       await lock.release()
@@ -111,7 +120,19 @@ export class Durable {
    * not take it.
    */
   async commit (ops: readonly BatchOp[], sync: boolean): Promise<number> {
-    const seq = await this.log.append(encodeBatch(ops), { sync })
+    const pending = this.pending
+    pending.push(ops)
+    let seq: number
+    try {
+      seq = await this.log.append(encodeBatch(ops), { sync })
+    } catch (err) {
+      pending.splice(pending.indexOf(ops), 1)
+      throw err
+    }
+    // Appends resolve in log order, so this batch is normally the oldest
+    // pending one; a failed append's batch has left the queue already.
+    if (pending[0] === ops) pending.shift()
+    else pending.splice(pending.indexOf(ops), 1)
     this.store.apply(ops, seq)
     this.maybeCheckpoint()
     return seq
@@ -141,14 +162,9 @@ export class Durable {
     const snapshot = this.store.snapshot()
     const bytesAtStart = this.log.stats.bytes
     try {
-      const families = this.store.families()
-      const maxId = Math.max(...families.map((f) => f.id))
-      const slots = Array.from({ length: maxId + 1 }, (_, id) => {
-        const family = families.find((f) => f.id === id)
-        return { name: family?.name ?? UNUSED, entries: family === undefined ? [] : entriesOf(snapshot.view(family).root) }
-      })
       // Log records are written after their append resolves; the checkpoint
       // covers exactly what the store held at the snapshot.
+      const slots = checkpointSlots(snapshot)
       const written = await writeCheckpoint(join(this.location, 'checkpoints'), snapshot.sequence, slots, { fs: this.fs })
       const oldestKept = written.kept.at(-1)!.seq
       await this.log.dropPrefix(oldestKept + 1)
@@ -162,7 +178,7 @@ export class Durable {
   async close (): Promise<void> {
     try {
       if (this.checkpointing !== null) await this.checkpointing
-      if (this.log.stats.bytes > this.logBytesAtCheckpoint || this.failure !== null) await this.checkpoint()
+      if (!this.readOnly && (this.log.stats.bytes > this.logBytesAtCheckpoint || this.failure !== null)) await this.checkpoint()
     } finally {
       try {
         await this.log.close()
@@ -171,6 +187,22 @@ export class Durable {
       }
     }
   }
+}
+
+/**
+ * The families of `snapshot` as checkpoint slots: slot i is the family with
+ * id i, or an unused slot.
+ * @internal
+ */
+export function checkpointSlots (snapshot: StoreSnapshot): Array<{ name: string, entries: Iterable<CheckpointPair> }> {
+  // The families as of the snapshot: one dropped since is still in it, and
+  // the log after the checkpoint replays its drop.
+  const families = snapshot.families()
+  const maxId = Math.max(...families.map((f) => f.id))
+  return Array.from({ length: maxId + 1 }, (_, id) => {
+    const family = families.find((f) => f.id === id)
+    return { name: family?.name ?? UNUSED, entries: family === undefined ? [] : entriesOf(snapshot.view(family).root) }
+  })
 }
 
 function * entriesOf (root: Node): Generator<CheckpointPair> {

@@ -7,10 +7,14 @@
 import { AbstractLevel, AbstractSnapshot, AbstractChainedBatch } from 'abstract-level'
 import type { AbstractDatabaseOptions } from 'abstract-level'
 import ModuleError from 'module-error'
+import { mkdir, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/index.js'
-import { Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
+import { DEFAULT_FAMILY, Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
 import { MakoError } from '../../lib/errors.js'
-import { Durable, destroyDatabase, repairDatabase, type RepairReport } from './durable.js'
+import { Durable, checkpointSlots, destroyDatabase, repairDatabase, type RepairReport } from './durable.js'
+import { writeCheckpoint } from '../disk/checkpoint.js'
+import { Transaction, type TransactionHost, type EncodingOptions } from './transaction.js'
 import type { FileSystem } from '../disk/fs.js'
 import { formatOf, valueOf } from './encoding.js'
 import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type RangeOptions } from './iterator.js'
@@ -48,6 +52,13 @@ export interface MakoLevelOptions<K = string, V = string> extends AbstractDataba
    * @internal
    */
   fileSystem?: FileSystem
+  /**
+   * With a location: open for reading only. Writes reject with
+   * `MAKO_READ_ONLY` and closing writes no checkpoint. The directory is
+   * still locked while open (one owner at a time), and a torn log tail is
+   * still cut off on open, as recovery must.
+   */
+  readOnly?: boolean
   /** Maximum entries in a B+tree leaf (default 64). Mostly for tests. */
   leafSize?: number
   /** Maximum children of a B+tree branch (default 64). Mostly for tests. */
@@ -72,9 +83,48 @@ interface OpenOptions {
 }
 
 interface WriteOperation {
-  type: 'put' | 'del'
+  type: 'put' | 'del' | 'deleteRange'
   key: Uint8Array
   value?: Uint8Array
+  /** For deleteRange: the end of `[key, lt)`. */
+  lt?: Uint8Array
+  /** A column family handle or name (default: the database's own). */
+  columnFamily?: unknown
+}
+
+/** Options of {@link MakoLevel.columnFamily}. */
+export interface ColumnFamilyOptions<K, V> {
+  /** Create the family if it does not exist (default true). */
+  createIfMissing?: boolean
+  /** The handle's default key encoding (default: utf8, as any database). */
+  keyEncoding?: AbstractDatabaseOptions<K, V>['keyEncoding']
+  /** The handle's default value encoding. */
+  valueEncoding?: AbstractDatabaseOptions<K, V>['valueEncoding']
+}
+
+/** Options of {@link MakoLevel.transaction}. */
+export interface RunTransactionOptions {
+  /** How many times to run the function again after a conflict (default 16). */
+  retries?: number
+  /** Commit with `sync: true`. */
+  sync?: boolean
+}
+
+/** Options of {@link MakoLevel.deleteRange}. */
+export interface DeleteRangeOptions extends EncodingOptions {
+  /** A column family handle or name (default: this database's own). */
+  columnFamily?: unknown
+  /** Wait for the write-ahead log to reach stable storage. */
+  sync?: boolean
+}
+
+/** Internal: makes a MakoLevel a handle of a column family of another. */
+const kHandle = Symbol('handle')
+
+interface HandleInit {
+  root: MakoLevel<unknown, unknown>
+  name: string
+  createIfMissing: boolean
 }
 
 interface ClearOptions extends RangeOptions {
@@ -128,6 +178,16 @@ class MakoChainedBatch extends ChainedBatchBase {
     this.ops.push(op)
   }
 
+  /**
+   * Deletes every key in `[gte, lt)` as part of this batch, atomically with
+   * its other operations (RocksDB's DeleteRange).
+   */
+  deleteRange (gte: unknown, lt: unknown, options: DeleteRangeOptions = {}): this {
+    const enc = keyEncodingOf(this.db, options.keyEncoding)
+    this.ops.push({ type: 'deleteRange', key: toBytes(enc.encode(gte)), lt: toBytes(enc.encode(lt)), columnFamily: options.columnFamily })
+    return this
+  }
+
   _clear (): void {
     this.ops = []
   }
@@ -135,6 +195,46 @@ class MakoChainedBatch extends ChainedBatchBase {
   async _write (options: WriteOptions): Promise<void> {
     // Cast: the batch's db is the MakoLevel that made it.
     await (this.db as MakoLevel<unknown, unknown>)._batch(this.ops, options)
+  }
+}
+
+/** An abstract-level encoding, as far as this file uses one. */
+interface Encoding {
+  format: string
+  encode: (data: unknown) => unknown
+  decode: (data: never) => unknown
+}
+
+// abstract-level's keyEncoding()/valueEncoding() overloads do not take
+// `string | undefined`; these call them with whatever the options hold.
+function keyEncodingOf (db: unknown, name: string | undefined): Encoding {
+  return (db as { keyEncoding: (e?: string) => Encoding }).keyEncoding(name)
+}
+function valueEncodingOf (db: unknown, name: string | undefined): Encoding {
+  return (db as { valueEncoding: (e?: string) => Encoding }).valueEncoding(name)
+}
+
+/** Bytes from what an encoding produced (a utf8 format gives a string). */
+function toBytes (encoded: unknown): Uint8Array {
+  if (encoded instanceof Uint8Array) return encoded
+  if (typeof encoded === 'string') return Buffer.from(encoded, 'utf8')
+  throw new MakoError('an encoding produced neither bytes nor a string', 'LEVEL_ENCODING_NOT_SUPPORTED')
+}
+
+/** Decodes stored bytes with an abstract-level encoding of any format. */
+function decodeWith (encoding: Encoding, bytes: Uint8Array): unknown {
+  const data = encoding.format === 'view'
+    ? bytes
+    : encoding.format === 'buffer'
+      ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  return encoding.decode(data as never)
+}
+
+/** Column family names: non-empty UTF-8 of at most 1024 bytes. */
+function checkFamilyName (name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 1024) {
+    throw new MakoError('a column family name must be a non-empty string of at most 1024 bytes', 'LEVEL_INVALID_VALUE')
   }
 }
 
@@ -172,13 +272,19 @@ function snapshotRoot (snapshot: MakoSnapshot, family: Family): Node {
  * @typeParam V The type of values after the default value encoding.
  */
 export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Uint8Array, K, V> {
-  /** @internal */
-  [kStore]: Store
+  // The database that owns the store: this one, or for a column family
+  // handle, the database it was made from. Shared state lives there.
+  readonly #root: MakoLevel<unknown, unknown>
+  readonly #handle: HandleInit | null
   #family: Family
+  #store: Store
+  #durable: Durable | null = null
+  readonly #handles = new Set<MakoLevel<unknown, unknown>>()
+  readonly #creating = new Map<string, Promise<Family>>()
   readonly #treeOptions: BTreeOptions
   readonly #checkpointLogBytes: number | undefined
   readonly #fileSystem: FileSystem | undefined
-  #durable: Durable | null = null
+  readonly #readOnly: boolean
 
   /** The directory the database is kept in, or undefined in memory. */
   readonly location: string | undefined
@@ -194,7 +300,8 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     if (where !== undefined && (typeof where !== 'string' || where === '')) {
       throw new MakoError('The location must be a non-empty string', 'LEVEL_INVALID_VALUE')
     }
-    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, fileSystem, ...forward } = opts
+    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, fileSystem, readOnly, ...rest } = opts
+    const { [kHandle]: handle, ...forward } = rest as typeof rest & { [kHandle]?: HandleInit }
     if (storeEncoding !== undefined && !['buffer', 'view', 'utf8'].includes(storeEncoding)) {
       throw new ModuleError("The storeEncoding option must be 'buffer', 'view' or 'utf8'", {
         code: 'LEVEL_ENCODING_NOT_SUPPORTED'
@@ -204,7 +311,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       seek: true,
       explicitSnapshots: true,
       implicitSnapshots: true,
-      permanence: where !== undefined,
+      permanence: where !== undefined || handle?.root.location !== undefined,
       createIfMissing: where !== undefined,
       errorIfExists: where !== undefined,
       has: true,
@@ -220,8 +327,11 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     if (leafSize !== undefined) treeOptions.leafSize = leafSize
     if (branchSize !== undefined) treeOptions.branchSize = branchSize
     this.#treeOptions = treeOptions
-    this[kStore] = new Store(treeOptions)
-    this.#family = this[kStore].defaultFamily
+    this.#readOnly = readOnly === true
+    this.#handle = handle ?? null
+    this.#root = handle?.root ?? this as MakoLevel<unknown, unknown>
+    this.#store = handle !== undefined ? handle.root.#store : new Store(treeOptions)
+    this.#family = this.#store.defaultFamily
   }
 
   /**
@@ -229,15 +339,22 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
    * a location (resolving once the OS has it, or the disk with `sync`).
    */
   #commit (ops: BatchOp[], sync: boolean): Promise<unknown> | undefined {
-    if (this.#durable === null) {
-      this[kStore].apply(ops)
+    const root = this.#root
+    if (root.#readOnly) throw readOnlyError()
+    for (const op of ops) {
+      if ('family' in op && !op.family.live) {
+        throw new MakoError(`column family ${op.family.name} was dropped`, 'MAKO_COLUMN_FAMILY_DROPPED')
+      }
+    }
+    if (root.#durable === null) {
+      root.#store.apply(ops)
       return undefined
     }
-    return this.#durable.commit(ops, sync)
+    return root.#durable.commit(ops, sync)
   }
 
   /** The root to read for `options`: the snapshot's, or the live tree's now. */
-  #root (options: ReadOptions): Node {
+  #readRoot (options: ReadOptions): Node {
     const snapshot = options.snapshot
     return snapshot != null ? snapshotRoot(snapshot, this.#family) : this.#family.tree.root
   }
@@ -265,22 +382,47 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
 
   /** @internal */
   async _open (options: OpenOptions): Promise<void> {
+    const handle = this.#handle
+    if (handle !== null) {
+      // A column family handle opens with its database, and finds (or
+      // makes) its family in the store that database has now.
+      const root = handle.root
+      if (root.status !== 'open') await root.open()
+      let family = root.#store.family(handle.name)
+      if (family === undefined) {
+        if (!handle.createIfMissing) {
+          throw new MakoError(`column family ${handle.name} does not exist (createIfMissing is false)`, 'MAKO_COLUMN_FAMILY_NOT_FOUND')
+        }
+        family = await root.#createFamily(handle.name)
+      }
+      this.#store = root.#store
+      this.#family = family
+      root.#handles.add(this as MakoLevel<unknown, unknown>)
+      return
+    }
     if (this.location === undefined) return
     // Each open reads the directory afresh into a new store.
     const store = new Store(this.#treeOptions)
     this.#durable = await Durable.open(this.location, store, {
       createIfMissing: options.createIfMissing !== false,
       errorIfExists: options.errorIfExists === true,
+      readOnly: this.#readOnly,
       ...(this.#checkpointLogBytes !== undefined ? { checkpointLogBytes: this.#checkpointLogBytes } : {}),
       ...(this.#fileSystem !== undefined ? { fs: this.#fileSystem } : {}),
       onTornTail: (tail) => { this.emit('torn-tail', tail) }
     })
-    this[kStore] = store
+    this.#store = store
     this.#family = store.defaultFamily
   }
 
   /** @internal */
   async _close (): Promise<void> {
+    if (this.#handle !== null) {
+      this.#root.#handles.delete(this as MakoLevel<unknown, unknown>)
+      return
+    }
+    // Handles first: they read and write this database's store.
+    await Promise.all([...this.#handles].map(async (handle) => { await handle.close() }))
     const durable = this.#durable
     if (durable === null) return
     this.#durable = null
@@ -294,14 +436,14 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
 
   /** @internal */
   _getSync (key: Uint8Array, options: ReadOptions): Uint8Array | undefined {
-    const leaf = find(this.#root(options), key)
+    const leaf = find(this.#readRoot(options), key)
     return leaf === null ? undefined : valueOf(leaf, foundAt, formatOf(options.valueEncoding))
   }
 
   /** @internal */
   async _getMany (keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     // One root for all keys: getMany reads one consistent view.
-    const root = this.#root(options)
+    const root = this.#readRoot(options)
     const format = formatOf(options.valueEncoding)
     const out = new Array<Uint8Array | undefined>(keys.length)
     for (let i = 0; i < keys.length; i++) {
@@ -314,38 +456,67 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
 
   /** @internal */
   async _has (key: Uint8Array, options: ReadOptions): Promise<boolean> {
-    return find(this.#root(options), key) !== null
+    return find(this.#readRoot(options), key) !== null
   }
 
   /** @internal */
   async _hasMany (keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
-    const root = this.#root(options)
+    const root = this.#readRoot(options)
     return keys.map((key) => find(root, key) !== null)
   }
 
   /** @internal */
   async _put (key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
-    if (this.#durable === null) this[kStore].put(this.#family, key, value)
-    else await this.#durable.commit([{ type: 'put', family: this.#family, key, value }], options.sync === true)
+    const root = this.#root
+    // The hot path of an in-memory put: no batch array, one check.
+    if (root.#durable === null && !root.#readOnly && this.#family.live) root.#store.put(this.#family, key, value)
+    else await this.#commit([{ type: 'put', family: this.#family, key, value }], options.sync === true)
   }
 
   /** @internal */
   async _del (key: Uint8Array, options: WriteOptions): Promise<void> {
-    if (this.#durable === null) this[kStore].del(this.#family, key)
-    else await this.#durable.commit([{ type: 'del', family: this.#family, key }], options.sync === true)
+    const root = this.#root
+    if (root.#durable === null && !root.#readOnly && this.#family.live) root.#store.del(this.#family, key)
+    else await this.#commit([{ type: 'del', family: this.#family, key }], options.sync === true)
   }
 
   /** @internal */
   async _batch (operations: WriteOperation[], options: WriteOptions = {}): Promise<void> {
-    const family = this.#family
     const ops = new Array<BatchOp>(operations.length)
     for (let i = 0; i < operations.length; i++) {
       const op = operations[i]!
+      const family = this.#familyOf(op.columnFamily)
       ops[i] = op.type === 'put'
         ? { type: 'put', family, key: op.key, value: op.value! }
-        : { type: 'del', family, key: op.key }
+        : op.type === 'del'
+          ? { type: 'del', family, key: op.key }
+          : { type: 'deleteRange', family, gte: op.key, lt: op.lt! }
     }
     await this.#commit(ops, options.sync === true)
+  }
+
+  /**
+   * The family an operation names: a column family handle of this
+   * database, a family's name, or (undefined) this database's own.
+   */
+  #familyOf (columnFamily: unknown): Family {
+    if (columnFamily === undefined || columnFamily === null) return this.#family
+    const root = this.#root
+    if (columnFamily instanceof MakoLevel) {
+      if (columnFamily.#root !== root) {
+        throw new MakoError('the column family handle belongs to another database', 'LEVEL_INVALID_VALUE')
+      }
+      if (columnFamily.status !== 'open') {
+        throw new ModuleError('the column family handle is not open', { code: 'LEVEL_DATABASE_NOT_OPEN' })
+      }
+      return columnFamily.#family
+    }
+    if (typeof columnFamily === 'string') {
+      const family = root.#store.family(columnFamily)
+      if (family === undefined) throw new MakoError(`column family ${columnFamily} does not exist`, 'MAKO_COLUMN_FAMILY_NOT_FOUND')
+      return family
+    }
+    throw new MakoError('columnFamily must be a handle from db.columnFamily() or a name', 'LEVEL_INVALID_VALUE')
   }
 
   /** @internal */
@@ -395,6 +566,289 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
 
   /** @internal */
   _snapshot (options: unknown): MakoSnapshot {
-    return new MakoSnapshot(this[kStore].snapshot(), options)
+    return new MakoSnapshot(this.#store.snapshot(), options)
+  }
+
+  // ---- Column families ------------------------------------------------
+
+  /**
+   * A handle on the column family `name`: itself a full abstract-level
+   * database (get, put, del, batch, iterators, clear, sublevels, encodings,
+   * snapshots), over a key space of its own that shares this database's
+   * sequence, log and snapshots. It opens with this database (creating the
+   * family unless `createIfMissing` is false) and is closed when this
+   * database closes.
+   *
+   * @example
+   * ```ts
+   * const users = db.columnFamily('users', { valueEncoding: 'json' })
+   * await users.put('ada', { born: 1815 })
+   * await db.batch([{ type: 'put', key: 'n', value: '1' },
+   *   { type: 'put', key: 'grace', value: '{"born":1906}', columnFamily: users }])
+   * ```
+   */
+  columnFamily<CK = string, CV = string> (name: string, options: ColumnFamilyOptions<CK, CV> = {}): MakoLevel<CK, CV> {
+    checkFamilyName(name)
+    const root = this.#root
+    const init: HandleInit = { root, name, createIfMissing: options.createIfMissing !== false }
+    const forward: Record<string | symbol, unknown> = { [kHandle]: init }
+    if (options.keyEncoding !== undefined) forward['keyEncoding'] = options.keyEncoding
+    if (options.valueEncoding !== undefined) forward['valueEncoding'] = options.valueEncoding
+    return new MakoLevel<CK, CV>(forward as MakoLevelOptions<CK, CV>)
+  }
+
+  /**
+   * Creates the column family `name` (durably, with a location). Resolves
+   * when it exists; rejects with `MAKO_COLUMN_FAMILY_EXISTS` if it did.
+   */
+  async createColumnFamily (name: string): Promise<void> {
+    checkFamilyName(name)
+    await this.#whenOpen()
+    if (this.#root.#store.family(name) !== undefined) {
+      throw new MakoError(`column family ${name} exists`, 'MAKO_COLUMN_FAMILY_EXISTS')
+    }
+    await this.#root.#createFamily(name)
+  }
+
+  /**
+   * Drops the column family `name`: writes to it reject from then on with
+   * `MAKO_COLUMN_FAMILY_DROPPED`, and its data is gone from disk after the
+   * next checkpoint. The default family cannot be dropped.
+   */
+  async dropColumnFamily (name: string): Promise<void> {
+    await this.#whenOpen()
+    if (name === DEFAULT_FAMILY) throw new MakoError('the default column family cannot be dropped', 'LEVEL_INVALID_VALUE')
+    const family = this.#root.#store.family(name)
+    if (family === undefined) throw new MakoError(`column family ${name} does not exist`, 'MAKO_COLUMN_FAMILY_NOT_FOUND')
+    await this.#commit([{ type: 'dropFamily', family }], false)
+  }
+
+  /** The names of the column families, `default` first. */
+  async listColumnFamilies (): Promise<string[]> {
+    await this.#whenOpen()
+    return this.#root.#store.families().map((f) => f.name)
+  }
+
+  // One creation per name at a time: a second caller waits for the first.
+  async #createFamily (name: string): Promise<Family> {
+    const running = this.#creating.get(name)
+    if (running !== undefined) return await running
+    const creation = (async () => {
+      const id = this.#store.familyIdNext
+      await this.#commit([{ type: 'createFamily', id, name }], false)
+      return this.#store.family(name)!
+    })()
+    this.#creating.set(name, creation)
+    try {
+      return await creation
+    } finally {
+      this.#creating.delete(name)
+    }
+  }
+
+  async #whenOpen (): Promise<void> {
+    if (this.status === 'opening') await this.open()
+    this.#assertOpen()
+  }
+
+  #assertOpen (): void {
+    if (this.status !== 'open') {
+      throw new ModuleError('Database is not open', { code: 'LEVEL_DATABASE_NOT_OPEN' })
+    }
+  }
+
+  // ---- Range deletes ----------------------------------------------------
+
+  /**
+   * Deletes every key in `[gte, lt)`, atomically (RocksDB's DeleteRange).
+   * Inside a batch: `db.batch().deleteRange(gte, lt)`, or an operation
+   * `{ type: 'deleteRange', gte, lt }` in `db.batch([...])`.
+   *
+   * Complexity: O(k log n) for k deleted keys.
+   */
+  async deleteRange (gte: K, lt: K, options: DeleteRangeOptions = {}): Promise<void> {
+    await this.#whenOpen()
+    const enc = keyEncodingOf(this, options.keyEncoding)
+    await this.#commit([{
+      type: 'deleteRange', family: this.#familyOf(options.columnFamily), gte: toBytes(enc.encode(gte)), lt: toBytes(enc.encode(lt))
+    }], options.sync === true)
+  }
+
+  /**
+   * abstract-level's `batch()`, which also takes `{ type: 'deleteRange',
+   * gte, lt }` operations (and `columnFamily` on any operation). With no
+   * arguments it returns a chained batch that has `deleteRange()` too.
+   */
+  override batch (...args: any[]): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const operations = args[0]
+    if (!Array.isArray(operations) || !operations.some((op) => op?.type === 'deleteRange')) {
+      return (AbstractLevel.prototype.batch as (...a: unknown[]) => unknown).apply(this, args)
+    }
+    // Through a chained batch, so hooks and events see the puts and deletes.
+    const chained = (AbstractLevel.prototype.batch as unknown as () => MakoChainedBatch).call(this)
+    for (const op of operations) {
+      const { type, key, value, gte, lt, ...options } = op as Record<string, unknown>
+      if (type === 'deleteRange') chained.deleteRange(gte, lt, options)
+      else if (type === 'put') chained.put(key, value, options)
+      else chained.del(key, options)
+    }
+    return chained.write(args[1] as never)
+  }
+
+  // ---- Transactions -----------------------------------------------------
+
+  /**
+   * Begins an optimistic transaction: reads from a snapshot taken at its
+   * first read, writes buffered until `commit()`, which validates what it
+   * read and rejects with `MAKO_TRANSACTION_CONFLICT` if any of it changed.
+   * Prefer {@link MakoLevel.transaction}, which retries.
+   */
+  beginTransaction (): Transaction<K, V> {
+    this.#assertOpen()
+    return new Transaction<K, V>(this.#host())
+  }
+
+  /**
+   * Runs `fn` in an optimistic transaction and commits it; on a conflict,
+   * runs it again (up to `retries` times, default 16), then rejects with
+   * `MAKO_TRANSACTION_CONFLICT` (transient). `fn` may run more than once,
+   * so it must be safe to re-run: keep its effects inside the transaction.
+   *
+   * @example
+   * ```ts
+   * await db.transaction(async (tx) => {
+   *   const n = Number(await tx.get('counter') ?? 0)
+   *   tx.put('counter', String(n + 1))
+   * })
+   * ```
+   */
+  async transaction<R> (fn: (tx: Transaction<K, V>) => Promise<R> | R, options: RunTransactionOptions = {}): Promise<R> {
+    await this.#whenOpen()
+    const retries = options.retries ?? 16
+    for (let attempt = 0; ; attempt++) {
+      const tx = new Transaction<K, V>(this.#host())
+      try {
+        const result = await fn(tx)
+        if (tx.state === 'open') await tx.commit(options.sync === true ? { sync: true } : {})
+        return result
+      } catch (err) {
+        tx.rollback()
+        if ((err as MakoError).code !== 'MAKO_TRANSACTION_CONFLICT' || attempt >= retries) throw err
+        // Back off a little, more after each conflict, with jitter, so
+        // transactions that collided do not collide again in lockstep.
+        const ms = attempt < 2 ? 0 : Math.random() * Math.min(50, 2 ** attempt)
+        await new Promise((resolve) => setTimeout(resolve, ms))
+      }
+    }
+  }
+
+  #host (): TransactionHost {
+    const db = this as MakoLevel<unknown, unknown>
+    // abstract-level's own key and value checks (undocumented in its types),
+    // so a transaction refuses what put() refuses, with the same errors.
+    const checks = db as unknown as { _assertValidKey: (k: unknown) => void, _assertValidValue: (v: unknown) => void }
+    return {
+      store: () => db.#root.#store,
+      pending: () => db.#root.#durable?.pending ?? [],
+      familyOf: (cf) => db.#familyOf(cf),
+      encodeKey: (key, o) => { checks._assertValidKey(key); return toBytes(keyEncodingOf(db, o?.keyEncoding).encode(key)) },
+      encodeValue: (value, o) => { checks._assertValidValue(value); return toBytes(valueEncodingOf(db, o?.valueEncoding).encode(value)) },
+      decodeKey: (key, o) => decodeWith(keyEncodingOf(db, o?.keyEncoding), key),
+      decodeValue: (value, o) => decodeWith(valueEncodingOf(db, o?.valueEncoding), value),
+      commit: (ops, sync) => db.#commit(ops, sync),
+      assertOpen: () => { db.#assertOpen() }
+    }
+  }
+
+  // ---- Maintenance, as RocksDB and classic-level name it ------------------
+
+  /**
+   * A property of the database, as RocksDB's `GetProperty`; names may start
+   * with `rocksdb.` or `mako.`. Undefined for an unknown name.
+   *
+   * - `estimate-num-keys`: keys in this column family (exact here).
+   * - `estimate-live-data-size`: key and value bytes in this family.
+   * - `cur-size-all-mem-tables`: an estimate of the memory all families'
+   *   entries take (their bytes plus about 60 bytes of index each).
+   * - `num-snapshots`: explicit snapshots open.
+   * - `num-column-families`: column families.
+   * - `log-size`: bytes written to the write-ahead log since it was opened
+   *   (0 in memory).
+   * - `sequence`: the sequence number of the last write.
+   */
+  getProperty (name: string): string | undefined {
+    this.#assertOpen()
+    const store = this.#root.#store
+    const tree = this.#family.tree
+    switch (name.replace(/^(rocksdb|mako)\./, '')) {
+      case 'estimate-num-keys': return String(tree.size)
+      case 'estimate-live-data-size': return String(tree.bytes)
+      case 'cur-size-all-mem-tables': {
+        let bytes = 0
+        for (const f of store.families()) bytes += f.tree.bytes + 60 * f.tree.size
+        return String(bytes)
+      }
+      case 'num-snapshots': return String(store.snapshotCount)
+      case 'num-column-families': return String(store.families().length)
+      case 'log-size': return String(this.#root.#durable?.logBytes ?? 0)
+      case 'sequence': return String(store.sequence)
+      default: return undefined
+    }
+  }
+
+  /**
+   * The key and value bytes stored in `[start, end)` of this column family.
+   * Exact here; O(entries in the range).
+   */
+  async approximateSize (start: K, end: K, options: EncodingOptions = {}): Promise<number> {
+    await this.#whenOpen()
+    const enc = keyEncodingOf(this, options.keyEncoding)
+    const gte = toBytes(enc.encode(start))
+    const lt = toBytes(enc.encode(end))
+    const scan = new RangeScan(this.#family.tree.freeze().root, { gte, lt })
+    let bytes = 0
+    for (let n = scan.span(4096); n > 0; n = scan.span(4096)) {
+      const leaf = scan.spanLeaf!
+      for (let i = scan.spanFrom, j = 0; j < n; j++, i++) bytes += leaf.klens[i]! + leaf.vlens[i]!
+      if (n === 4096) await new Promise(setImmediate)
+    }
+    return bytes
+  }
+
+  /**
+   * With a location: writes a checkpoint of the whole database and drops
+   * the write-ahead log it covers, so that reopening replays nothing. The
+   * range is accepted for compatibility and not needed: there are no
+   * levels to compact. In memory: nothing to do.
+   */
+  async compactRange (_start?: K, _end?: K): Promise<void> {
+    await this.#whenOpen()
+    if (this.#root.#readOnly) throw readOnlyError()
+    await this.#root.#durable?.checkpoint()
+  }
+
+  /**
+   * Writes a consistent copy of the whole database (every column family, as
+   * of one moment) into the new directory `dir`, which can then be opened
+   * as a database of its own. Writes go on meanwhile: the copy reads an
+   * O(1) snapshot. Works for in-memory databases too.
+   */
+  async checkpoint (dir: string): Promise<void> {
+    await this.#whenOpen()
+    let entries: string[] = []
+    try { entries = await readdir(dir) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err }
+    if (entries.length > 0) throw new MakoError(`checkpoint directory ${dir} is not empty`, 'MAKO_DIRECTORY_NOT_EMPTY')
+    await mkdir(dir, { recursive: true })
+    const snapshot = this.#root.#store.snapshot()
+    try {
+      await writeCheckpoint(join(dir, 'checkpoints'), snapshot.sequence, checkpointSlots(snapshot))
+    } finally {
+      snapshot.release()
+    }
   }
 }
+
+function readOnlyError (): MakoError {
+  return new MakoError('the database was opened with readOnly: true', 'MAKO_READ_ONLY')
+}
+

@@ -166,6 +166,8 @@ export function childIndex (branch: Branch, key: Uint8Array, klen: number, s: nu
 export class BTree {
   root: Node
   size = 0
+  /** Key and value bytes of all entries (for size estimates). */
+  bytes = 0
   epoch: number
   readonly leafSize: number
   readonly branchSize: number
@@ -220,6 +222,7 @@ export class BTree {
     }
     tree.root = level[0]!
     tree.size = n
+    for (let i = 0; i < n; i++) tree.bytes += klens[i]! + vlens[i]!
     return tree
   }
 
@@ -240,6 +243,7 @@ export class BTree {
     this.epoch = nextEpoch++
     this.root = emptyLeaf(this.epoch)
     this.size = 0
+    this.bytes = 0
   }
 
   /**
@@ -260,7 +264,10 @@ export class BTree {
     } else {
       this.root = root
     }
-    if (!this.replaced) this.size++
+    if (!this.replaced) {
+      this.size++
+      this.bytes += klen + value.length
+    }
     return this.replaced
   }
 
@@ -297,6 +304,7 @@ export class BTree {
       const leaf = this.leafFor(node)
       if (i >= 0) {
         this.replaced = true
+        this.bytes += vlen - leaf.vlens[i]!
         leaf.chunks[i] = chunk
         leaf.offs[i] = off
         leaf.vlens[i] = vlen
@@ -355,6 +363,7 @@ export class BTree {
       const i = leafSearch(node, key, klen, s)
       if (i < 0) return null
       const leaf = this.leafFor(node)
+      this.bytes -= leaf.klens[i]! + leaf.vlens[i]!
       for (const column of leaf.columns()) column.splice(i, 1)
       return leaf
     }
@@ -529,7 +538,16 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
       visit(node.kids[i]!, depth + 1, i === 0 ? lo : node.keys[i - 1]!, i === node.keys.length ? hi : node.keys[i]!, false)
     }
   }
+  let bytes = 0
+  const sum = (node: Node): void => {
+    if (node.isLeaf) for (let i = 0; i < node.length; i++) bytes += node.klens[i]! + node.vlens[i]!
+    else node.kids.forEach(sum)
+  }
   visit(tree.root, 0, null, null, true)
   assert(count === tree.size, `size ${tree.size} matches ${count} entries`)
+  if (tree instanceof BTree) {
+    sum(tree.root)
+    assert(bytes === tree.bytes, `byte count ${tree.bytes} matches ${bytes}`)
+  }
   return count
 }

@@ -74,6 +74,12 @@ export class StoreSnapshot {
   /** True until released. */
   get open (): boolean { return this.views !== null }
 
+  /** The families that existed when the snapshot was taken. */
+  families (): Family[] {
+    assert(this.views !== null, 'snapshot used after release')
+    return [...this.views.keys()]
+  }
+
   /** Drops the view, so the old versions only it held can be collected. */
   release (): void {
     if (this.views === null) return
