@@ -92,14 +92,13 @@ interface WriteOperation {
   columnFamily?: unknown
 }
 
-/** Options of {@link MakoLevel.columnFamily}. */
-export interface ColumnFamilyOptions<K, V> {
+/**
+ * Options of {@link MakoLevel.columnFamily}: those of an abstract-level
+ * database (encodings, and anything hooks may read), and `createIfMissing`.
+ */
+export interface ColumnFamilyOptions<K, V> extends AbstractDatabaseOptions<K, V> {
   /** Create the family if it does not exist (default true). */
   createIfMissing?: boolean
-  /** The handle's default key encoding (default: utf8, as any database). */
-  keyEncoding?: AbstractDatabaseOptions<K, V>['keyEncoding']
-  /** The handle's default value encoding. */
-  valueEncoding?: AbstractDatabaseOptions<K, V>['valueEncoding']
 }
 
 /** Options of {@link MakoLevel.transaction}. */
@@ -168,6 +167,7 @@ export class MakoSnapshot extends SnapshotBase {
  */
 class MakoChainedBatch extends ChainedBatchBase {
   private ops: WriteOperation[] = []
+  private ranges = 0
 
   constructor (db: MakoLevel<unknown, unknown>) {
     // The add mode gives us each operation whole (encoded and prefixed).
@@ -185,11 +185,32 @@ class MakoChainedBatch extends ChainedBatchBase {
   deleteRange (gte: unknown, lt: unknown, options: DeleteRangeOptions = {}): this {
     const enc = keyEncodingOf(this.db, options.keyEncoding)
     this.ops.push({ type: 'deleteRange', key: toBytes(enc.encode(gte)), lt: toBytes(enc.encode(lt)), columnFamily: options.columnFamily })
+    this.ranges++
     return this
   }
 
   _clear (): void {
     this.ops = []
+    this.ranges = 0
+  }
+
+  /** Operations queued, range deletes included. */
+  override get length (): number {
+    return super.length + this.ranges
+  }
+
+  /**
+   * Commits the batch. abstract-level's write() skips a batch it counts as
+   * empty, and it does not count range deletes (they are ours): a batch of
+   * range deletes alone is written here.
+   */
+  override async write (options?: WriteOptions): Promise<void> {
+    if (super.length > 0 || this.ranges === 0) return await super.write(options as never)
+    try {
+      await (this.db as MakoLevel<unknown, unknown>)._batch(this.ops, options ?? {})
+    } finally {
+      await this.close()
+    }
   }
 
   async _write (options: WriteOptions): Promise<void> {
@@ -589,12 +610,9 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
    */
   columnFamily<CK = string, CV = string> (name: string, options: ColumnFamilyOptions<CK, CV> = {}): MakoLevel<CK, CV> {
     checkFamilyName(name)
-    const root = this.#root
-    const init: HandleInit = { root, name, createIfMissing: options.createIfMissing !== false }
-    const forward: Record<string | symbol, unknown> = { [kHandle]: init }
-    if (options.keyEncoding !== undefined) forward['keyEncoding'] = options.keyEncoding
-    if (options.valueEncoding !== undefined) forward['valueEncoding'] = options.valueEncoding
-    return new MakoLevel<CK, CV>(forward as MakoLevelOptions<CK, CV>)
+    const { createIfMissing, ...forward } = options
+    const init: HandleInit = { root: this.#root, name, createIfMissing: createIfMissing !== false }
+    return new MakoLevel<CK, CV>({ ...forward, [kHandle]: init } as MakoLevelOptions<CK, CV>)
   }
 
   /**
@@ -634,7 +652,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     const running = this.#creating.get(name)
     if (running !== undefined) return await running
     const creation = (async () => {
-      const id = this.#store.familyIdNext
+      const id = this.#store.reserveFamilyId()
       await this.#commit([{ type: 'createFamily', id, name }], false)
       return this.#store.family(name)!
     })()
@@ -835,12 +853,13 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
    */
   async checkpoint (dir: string): Promise<void> {
     await this.#whenOpen()
-    let entries: string[] = []
-    try { entries = await readdir(dir) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err }
-    if (entries.length > 0) throw new MakoError(`checkpoint directory ${dir} is not empty`, 'MAKO_DIRECTORY_NOT_EMPTY')
-    await mkdir(dir, { recursive: true })
+    // The copy is of the database as it is when this is called.
     const snapshot = this.#root.#store.snapshot()
     try {
+      let entries: string[] = []
+      try { entries = await readdir(dir) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err }
+      if (entries.length > 0) throw new MakoError(`checkpoint directory ${dir} is not empty`, 'MAKO_DIRECTORY_NOT_EMPTY')
+      await mkdir(dir, { recursive: true })
       await writeCheckpoint(join(dir, 'checkpoints'), snapshot.sequence, checkpointSlots(snapshot))
     } finally {
       snapshot.release()

@@ -150,8 +150,14 @@ export class Store {
     this.byId.delete(family.id)
   }
 
-  /** The next family id that {@link Store.createFamily} would give. */
-  get familyIdNext (): number { return this.nextFamilyId }
+  /**
+   * Takes the next family id for a family about to be created. Ids are
+   * taken at once, not when the creation is applied, so two creations in
+   * flight in the log never get the same id.
+   */
+  reserveFamilyId (): number {
+    return this.nextFamilyId++
+  }
 
   /**
    * Applies a batch atomically and returns its sequence number: `sequence`
