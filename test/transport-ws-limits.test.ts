@@ -353,3 +353,36 @@ t.test('TLS with certificates: wss', async (t) => {
   const plain = await raw(url.replace('wss:', 'ws:')).then(() => 'open', (err: unknown) => String(err))
   t.not(plain, 'open', 'plain ws to a TLS port does not open')
 })
+
+t.test('links survive connections dropped under load, with both sides dialing', async (t) => {
+  const limits = { ...fastWsLimits, heartbeatInterval: 50, heartbeatTimeout: 200, reconnectBaseDelay: 5, reconnectMaxDelay: 50 }
+  const nodes = Array.from({ length: 4 }, (_, i) => new WsTransport({ nodeId: `n${i}`, clusterId: 'test', secret: testSecret, limits }))
+  t.teardown(() => Promise.all(nodes.map((n) => n.close())))
+  const urls = await Promise.all(nodes.map((n) => n.listen()))
+  nodes.forEach((a, i) => { nodes.forEach((_b, j) => { if (i !== j) a.connect(`n${j}`, urls[j] as string) }) })
+  for (const n of nodes) {
+    n.onRequest((p) => p)
+    n.onMessage(() => {})
+  }
+  const outcomes: Record<string, number> = {}
+  const pending: Array<Promise<void>> = []
+  const end = Date.now() + 1500
+  let step = 0
+  while (Date.now() < end) {
+    const a = nodes[step % 4] as WsTransport
+    const b = nodeId(`n${(step + 1 + (step >> 2) % 3) % 4}`)
+    a.trySend(b, step)
+    pending.push(a.request(b, step, { timeout: 300 }).then(() => { outcomes['ok'] = (outcomes['ok'] ?? 0) + 1 },
+      (err: MakoError) => { outcomes[err.code] = (outcomes[err.code] ?? 0) + 1 }))
+    if (step % 500 === 0) (nodes[(step >> 3) % 4] as WsTransport).dropConnection(nodeId(`n${(step >> 5) % 4}`))
+    if (step % 50 === 0) await sleep(1)
+    step++
+  }
+  await Promise.all(pending)
+  t.ok((outcomes['ok'] ?? 0) > 1000, `requests kept succeeding: ${JSON.stringify(outcomes)}`)
+  t.ok(Object.keys(outcomes).every((code) => ['ok', 'MAKO_PEER_DOWN', 'MAKO_PEER_UNAVAILABLE', 'MAKO_TIMEOUT'].includes(code)), 'failures were only transient link failures')
+  for (const a of nodes) for (const b of nodes) if (a !== b) await a.waitForPeer(b.nodeId, { timeout: 3000 })
+  await sleep(300)
+  t.strictSame(nodes.map((n) => n.transportStats().connections), [3, 3, 3, 3], 'one connection per pair in the end')
+  for (const a of nodes) for (const b of nodes) if (a !== b) t.equal(await a.request(b.nodeId, 'last'), 'last', `${a.nodeId} reaches ${b.nodeId}`)
+})

@@ -9,7 +9,7 @@
  * @internal
  */
 
-import { MakoError } from '../../lib/errors.js'
+import { assert, MakoError } from '../../lib/errors.js'
 import type { Clock, TimerHandle } from './clock.js'
 import { DeadlineQueue } from './deadlines.js'
 import { encodeEnvelope, Tag, WireError } from './codec.js'
@@ -291,12 +291,14 @@ export class LinkCore implements Link {
       const entry = this.#waiting[i]
       if (entry !== undefined && entry.state === 'queued') all.push(entry)
     }
+    this.#deadlines.clear()
+    // Settling a queued entry takes it off the wait counters, so the
+    // counters are checked, not reset, once every entry is settled.
+    const rejects = all.map((entry) => this.#settle(entry))
+    assert(this.#waitingCount === 0 && this.#queuedBytes === 0, 'every waiting request was counted once')
     this.#waiting = []
     this.#waitingHead = 0
-    this.#waitingCount = 0
-    this.#queuedBytes = 0
-    this.#deadlines.clear()
-    for (const entry of all) this.#settle(entry)?.(error)
+    for (const reject of rejects) reject?.(error)
   }
 
   #unavailable (): MakoError {
@@ -412,6 +414,7 @@ export class LinkCore implements Link {
     if (wire === undefined) return
     const limit = Math.min(this.#host.limits.maxInFlight, this.#peerMaxInFlight)
     while (this.#waitingCount > 0 && this.#pending.size < limit) {
+      assert(this.#waitingHead < this.#waiting.length, 'the wait count matches the wait queue')
       const entry = this.#waiting[this.#waitingHead]
       this.#waiting[this.#waitingHead++] = undefined as unknown as Outgoing
       if (entry === undefined || entry.state !== 'queued') continue

@@ -246,6 +246,27 @@ export function runTransportTests (t: Test, factory: TransportFactory): void {
       t.equal(stats.inFlight + stats.queuedRequests, 0, 'all slots free again')
     })
 
+  withHarness('a link lost with requests waiting for a slot fails them all, then works as before',
+    { nodes: 2, limits: { maxInFlight: 2, maxQueuedRequests: 5 } }, async (t, h, [a, b]) => {
+      if (a === undefined || b === undefined) throw new Error('harness')
+      let hold = true
+      b.onRequest((payload) => hold ? new Promise(() => {}) : payload)
+      const first = Array.from({ length: 6 }, (_, i) => a.request(b.nodeId, i, { timeout: 10_000 }).then(() => 'ok', (err: unknown) => code(err)))
+      await eventually(h, () => b.link(a.nodeId).stats().handling === 2, 'two requests at the handler')
+      t.equal(a.link(b.nodeId).stats().queuedRequests, 4, 'four wait for a slot')
+      h.breakLink(a.nodeId, b.nodeId)
+      t.strictSame(await Promise.all(first), Array(6).fill('MAKO_PEER_DOWN'), 'all six fail with MAKO_PEER_DOWN')
+      let stats = a.link(b.nodeId).stats()
+      t.equal(stats.inFlight + stats.queuedRequests + stats.bufferedBytes, 0, 'nothing is left counted')
+      await a.waitForPeer(b.nodeId, { timeout: 5000 })
+      await b.waitForPeer(a.nodeId, { timeout: 5000 })
+      hold = false
+      t.strictSame(await Promise.all(Array.from({ length: 7 }, (_, i) => a.request(b.nodeId, i))), [0, 1, 2, 3, 4, 5, 6],
+        'the next requests (more than in flight plus queue over time) are all answered')
+      stats = a.link(b.nodeId).stats()
+      t.equal(stats.inFlight + stats.queuedRequests, 0, 'and the counters are back to zero')
+    })
+
   withHarness('messages larger than maxPayload are refused at the sender', { nodes: 2, limits: { maxPayload: 64 * 1024 } },
     async (t, h, [a, b]) => {
       if (a === undefined || b === undefined) throw new Error('harness')

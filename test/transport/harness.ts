@@ -14,8 +14,10 @@ export const testSecret = 'test-secret-0123456789abcdef'
 
 /** Limits that keep the WebSocket tests fast. @internal */
 export const fastWsLimits: Partial<WsLimits> = {
-  heartbeatInterval: 100,
-  heartbeatTimeout: 400,
+  // Generous next to the intervals: a loaded test machine can stall a
+  // process for hundreds of milliseconds, and a missed heartbeat drops the link.
+  heartbeatInterval: 200,
+  heartbeatTimeout: 3000,
   reconnectBaseDelay: 20,
   reconnectMaxDelay: 200,
   handshakeTimeout: 1000
