@@ -157,6 +157,8 @@ interface Node {
   pendingOps: Map<string, ClientOp>
   pendingReads: Map<string, ClientOp>
   lastSnap: number
+  pausedUntil: number
+  stalledUntil: number
 }
 
 /**
@@ -195,6 +197,12 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
     clog: rnd.chance(0.3),
     crash: rnd.chance(0.7),
     leaderCrash: rnd.chance(0.5),
+    // A process pause (a long GC, a stopped VM): its ticks stop too, which
+    // breaks a lease's clock assumption, so only runs without leases pause.
+    pause: !lease && rnd.chance(0.4),
+    // A clock that stops while the process runs: harmless without leases
+    // (read index trusts no clock), so it tempts a deposed leader to serve.
+    clockStall: !lease && rnd.chance(0.4),
     diskLoss: options.diskLoss === true && rnd.chance(0.5)
   }
   const faults = Object.entries(sw).filter(([, on]) => on).map(([k]) => k)
@@ -269,6 +277,10 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
     const phase = r.range(0, TICK_MS)
     const tick = (): void => {
       if (node.inc !== inc || !node.alive) return
+      if (node.pausedUntil > now || node.stalledUntil > now) {
+        at(Math.max(node.pausedUntil, node.stalledUntil), tick)
+        return
+      }
       node.replica!.tick()
       drain(node)
       at(now + TICK_MS, tick)
@@ -296,6 +308,10 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
   const deliver = (to: string, msg: PaxosMessage): void => {
     const node = nodes.get(to)!
     if (!node.alive) return
+    if (node.pausedUntil > now) {
+      at(node.pausedUntil, () => deliver(to, msg))
+      return
+    }
     node.replica!.step(msg)
     drain(node)
   }
@@ -399,6 +415,7 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
   const history: ClientOp[] = []
   const leaderHint = new Map<number, string>()
   let issuing = true
+  const readRatio = clientR.range(0.2, 0.85)
   let valueSeq = 0
 
   const submit = (op: ClientOp, hint?: string): void => {
@@ -407,9 +424,14 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
     const target = hint !== undefined && clientR.chance(0.9) ? hint : leaderHint.get(op.client) ?? clientR.pick(ids)
     if (hint !== undefined) leaderHint.set(op.client, hint)
     else if (attempt > 1) leaderHint.delete(op.client)
-    at(now + 0.2 + clientR.range(0, 1), () => {
+    const arrive = (): void => {
       const node = nodes.get(target)!
       if (!node.alive || op.done) return
+      if (node.pausedUntil > now) {
+        // The request waits in the socket until the process resumes.
+        at(node.pausedUntil, arrive)
+        return
+      }
       const r = node.replica!
       if (op.input.f === 'read') {
         const id = `c${op.client}#${op.seq}.${attempt}`
@@ -427,7 +449,8 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
         else node.pendingOps.set(id, op)
       }
       drain(node)
-    })
+    }
+    at(now + 0.2 + clientR.range(0, 1), arrive)
     // Give up on this attempt after a while and try again (elsewhere).
     at(now + 300, () => { if (!op.done && op.attempt === attempt) submit(op) })
   }
@@ -437,9 +460,9 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
     const key = `k${clientR.int(nKeys)}`
     const roll = clientR.next()
     const value = `v${++valueSeq}`
-    const input: KvInput = roll < 0.4
+    const input: KvInput = roll < readRatio
       ? { f: 'read', key }
-      : roll < 0.75
+      : roll < readRatio + (1 - readRatio) * 0.6
         ? { f: 'write', key, value }
         : { f: 'cas', key, expect: clientR.chance(0.2) ? null : `v${Math.max(1, valueSeq - 1 - clientR.int(3))}`, value }
     const op: ClientOp = { client, seq: opSeq, input, call: now, ret: Infinity, output: undefined, attempt: 0, done: false }
@@ -480,6 +503,8 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
     if (sw.partition) kinds.push('partition', 'heal')
     if (sw.oneWay) kinds.push('oneWay', 'heal')
     if (sw.clog) kinds.push('clog')
+    if (sw.pause) kinds.push('pause', 'leaderPause')
+    if (sw.clockStall) kinds.push('leaderStall')
     const kind = faultR.pick(kinds)
     const down = crashed()
     switch (kind) {
@@ -521,6 +546,26 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
         }
         break
       }
+      case 'pause':
+      case 'leaderPause': {
+        const x = kind === 'pause' ? faultR.pick([...nodes.values()]) : leaderNode()
+        if (x !== undefined && x.alive) {
+          x.pausedUntil = now + faultR.range(100, 600)
+          note(`pause ${x.id} until ${x.pausedUntil.toFixed(1)}`)
+        }
+        break
+      }
+      case 'leaderStall': {
+        // Stall the leader's clock and cut it off from its peers: only a
+        // quorum check stops it from serving reads as leader.
+        const x = leaderNode()
+        if (x !== undefined) {
+          x.stalledUntil = now + faultR.range(200, 1000)
+          note(`stall ${x.id} until ${x.stalledUntil.toFixed(1)} and isolate it`)
+          for (const b of ids) if (b !== x.id) { blocked.add(`${x.id}>${b}`); blocked.add(`${b}>${x.id}`) }
+        }
+        break
+      }
       case 'heal':
         note('heal partitions')
         blocked.clear()
@@ -548,7 +593,7 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
   for (const id of ids) {
     const node: Node = {
       id, replica: undefined, kv: undefined, alive: false, inc: 0, durable: emptyDurableState(), diskFreeAt: 0,
-      pendingOps: new Map(), pendingReads: new Map(), lastSnap: 0
+      pendingOps: new Map(), pendingReads: new Map(), lastSnap: 0, pausedUntil: 0, stalledUntil: 0
     }
     nodes.set(id, node)
   }
