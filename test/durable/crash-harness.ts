@@ -64,7 +64,9 @@ async function verify (dir: string, acked: number): Promise<Omit<Round, 'acked'>
   if (last < acked) problems.push(`batch ${acked} was acknowledged but the database ends at ${last}`)
   // Group keys by batch and check each batch is whole.
   const seen = new Map<number, { size: number, count: number }>()
-  for await (const [key, value] of db.iterator({ gte: 'b', lt: 'c' })) {
+  const side = db.columnFamily('side')
+  const entries = [...await db.iterator({ gte: 'b', lt: 'c' }).all(), ...await side.iterator({ gte: 'b', lt: 'c' }).all()]
+  for (const [key, value] of entries) {
     const n = Number(key.slice(1, key.indexOf('-')))
     const size = Number(value.split(':')[1])
     const s = seen.get(n) ?? { size, count: 0 }
