@@ -154,19 +154,23 @@ t.test('a peer speaks only for the node id it authenticated as', async (t) => {
 })
 
 t.test('a flood of connections is refused at the upgrade and the server recovers', async (t) => {
-  const srv = server({}, { maxPendingHandshakes: 8, maxConnections: 16, handshakeTimeout: 300 })
+  // A handshake deadline longer than the test, so no slot frees up by itself
+  // while the flood runs, however slow the machine.
+  const srv = server({}, { maxPendingHandshakes: 8, maxConnections: 16, handshakeTimeout: 30_000 })
   const url = await srv.listen()
   t.teardown(() => srv.close())
   const attempts = await Promise.allSettled(Array.from({ length: 40 }, () => raw(url)))
-  const opened = attempts.filter((a) => a.status === 'fulfilled').length
-  t.ok(opened <= 8, `at most maxPendingHandshakes got in (${opened})`)
-  t.ok((srv.transportStats().rejected['MAKO_TOO_MANY_CONNECTIONS'] ?? 0) >= 32, 'the rest were refused and counted')
-  await until(() => srv.transportStats().pendingHandshakes === 0, 'silent connections to time out', 3000)
+  const opened = attempts.flatMap((a) => a.status === 'fulfilled' ? [a.value] : [])
+  t.equal(opened.length, 8, 'maxPendingHandshakes got in')
+  t.equal(srv.transportStats().rejected['MAKO_TOO_MANY_CONNECTIONS'], 32, 'the rest were refused at the upgrade and counted')
+  t.equal(srv.transportStats().pendingHandshakes, 8, 'eight handshakes pending')
+  for (const client of opened) client.ws.terminate()
+  await until(() => srv.transportStats().pendingHandshakes === 0, 'the flood to go away', 3000)
   const peer = new WsTransport({ nodeId: 'late', clusterId: 'test', secret: testSecret, limits: fastWsLimits })
   t.teardown(() => peer.close())
   peer.connect('srv', url)
   await peer.waitForPeer(nodeId('srv'), { timeout: 3000 })
-  t.pass('a legitimate peer gets in once the flood has timed out')
+  t.pass('a legitimate peer gets in once the flood is gone')
 })
 
 t.test('bytes streamed before authentication are limited', async (t) => {
@@ -193,7 +197,7 @@ t.test('a dead peer is found by heartbeats and terminated', async (t) => {
   await client.closed
   const took = Date.now() - started
   t.strictSame(downs, ['mute:MAKO_PEER_TIMEOUT'], 'declared dead for silence')
-  t.ok(took >= 150 && took < 1500, `after about heartbeatTimeout (${took} ms)`)
+  t.ok(took >= 150 && took < 5000, `after about heartbeatTimeout (${took} ms)`)
 })
 
 t.test('a peer that stops reading is closed as a slow reader', async (t) => {
@@ -231,7 +235,7 @@ t.test('reconnects back off exponentially with jitter, then succeed', async (t) 
   dialer.connect('srv', url)
   await sleep(700)
   const dials = dialer.transportStats().dials
-  t.ok(dials >= 4 && dials <= 16, `it kept dialing, less and less often (${dials} dials in 700 ms)`)
+  t.ok(dials >= 3 && dials <= 20, `it kept dialing, less and less often (${dials} dials in 700 ms)`)
   const revived = server()
   t.teardown(() => revived.close())
   await revived.listen({ port })
@@ -274,9 +278,8 @@ t.test('two nodes dialing each other end with one connection', async (t) => {
   a.connect('b', ub)
   b.connect('a', ua)
   await Promise.all([a.waitForPeer(nodeId('b')), b.waitForPeer(nodeId('a'))])
-  await sleep(300)
-  t.equal(a.transportStats().connections, 1, 'a has one connection')
-  t.equal(b.transportStats().connections, 1, 'b has one connection')
+  await until(() => a.transportStats().connections === 1 && b.transportStats().connections === 1, 'one connection each')
+  t.pass('each side keeps one connection')
   t.ok(a.link(nodeId('b')).up && b.link(nodeId('a')).up, 'both links are up')
   b.onRequest((x) => x)
   t.equal(await a.request(nodeId('b'), 'ping'), 'ping', 'and they talk')
@@ -382,7 +385,7 @@ t.test('links survive connections dropped under load, with both sides dialing', 
   t.ok((outcomes['ok'] ?? 0) > 1000, `requests kept succeeding: ${JSON.stringify(outcomes)}`)
   t.ok(Object.keys(outcomes).every((code) => ['ok', 'MAKO_PEER_DOWN', 'MAKO_PEER_UNAVAILABLE', 'MAKO_TIMEOUT'].includes(code)), 'failures were only transient link failures')
   for (const a of nodes) for (const b of nodes) if (a !== b) await a.waitForPeer(b.nodeId, { timeout: 3000 })
-  await sleep(300)
-  t.strictSame(nodes.map((n) => n.transportStats().connections), [3, 3, 3, 3], 'one connection per pair in the end')
+  await until(() => nodes.every((n) => n.transportStats().connections === 3), 'one connection per pair')
+  t.pass('one connection per pair in the end')
   for (const a of nodes) for (const b of nodes) if (a !== b) t.equal(await a.request(b.nodeId, 'last'), 'last', `${a.nodeId} reaches ${b.nodeId}`)
 })
