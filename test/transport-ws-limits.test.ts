@@ -382,7 +382,7 @@ t.test('links survive connections dropped under load, with both sides dialing', 
     step++
   }
   await Promise.all(pending)
-  t.ok((outcomes['ok'] ?? 0) > 1000, `requests kept succeeding: ${JSON.stringify(outcomes)}`)
+  t.ok((outcomes['ok'] ?? 0) > 100, `requests kept succeeding: ${JSON.stringify(outcomes)}`)
   t.ok(Object.keys(outcomes).every((code) => ['ok', 'MAKO_PEER_DOWN', 'MAKO_PEER_UNAVAILABLE', 'MAKO_TIMEOUT'].includes(code)), 'failures were only transient link failures')
   for (const a of nodes) for (const b of nodes) if (a !== b) await a.waitForPeer(b.nodeId, { timeout: 3000 })
   await until(() => nodes.every((n) => n.transportStats().connections === 3), 'one connection per pair')
