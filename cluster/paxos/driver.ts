@@ -98,6 +98,7 @@ export class PaxosNode extends EventEmitter {
   #readSeq = 0
   #timer: TimerHandle | undefined
   #scheduled = false
+  #inProcess = false
   #closed = false
   #sendChain: Promise<void> = Promise.resolve()
   #persisting = 0
@@ -283,9 +284,14 @@ export class PaxosNode extends EventEmitter {
   }
 
   #process (): void {
-    if (this.#closed) return
-    let guard = 0
-    while (this.replica.hasReady() && guard++ < 64) this.#handle(this.replica.ready())
+    if (this.#closed || this.#inProcess) return
+    this.#inProcess = true
+    try {
+      let guard = 0
+      while (this.replica.hasReady() && guard++ < 64) this.#handle(this.replica.ready())
+    } finally {
+      this.#inProcess = false
+    }
     if (this.replica.hasReady()) this.#schedule()
   }
 
@@ -367,7 +373,9 @@ export class PaxosNode extends EventEmitter {
         this.#t.trySend(o.to as NodeId, o.msg)
       }
     }
-    if (self) this.#schedule()
+    // The replica's answer to itself (its own vote) is handled at once,
+    // not a turn of the event loop later: it is on the commit path.
+    if (self) this.#process()
   }
 }
 

@@ -80,7 +80,7 @@ export class ProcessCluster {
       cluster: this.#o.cluster, tickMs: this.#o.tickMs ?? 10, electionTicks: this.#o.electionTicks ?? 10,
       ...(this.#o.snapshotEvery !== undefined ? { snapshotEvery: this.#o.snapshotEvery } : {})
     }
-    const child = spawn(process.execPath, [script, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...(process.env['MAKO_REPLICA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''), script, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#procs.set(id, child)
     return new Promise((resolve, reject) => {
       let buf = ''
