@@ -355,15 +355,15 @@ export class LinkCore implements Link {
   }
 
   /** Sends a request; see {@link Link.request}. */
-  request (payload: unknown, options: RequestOptions = {}): Promise<unknown> {
+  request (payload: unknown, options?: RequestOptions): Promise<unknown> {
     const wire = this.#wire
     if (wire === undefined) return Promise.reject(this.#unavailable())
-    const { signal } = options
+    const signal = options?.signal
     if (signal?.aborted === true) {
       this.counters.cancelled++
       return Promise.reject(new MakoError('Request cancelled before it was sent', TransportCodes.cancelled, { cause: signal.reason }))
     }
-    const timeout = options.timeout ?? this.#host.limits.requestTimeout
+    const timeout = options?.timeout ?? this.#host.limits.requestTimeout
     if (typeof timeout !== 'number' || !(timeout >= 0) || timeout > maxRequestTimeout) {
       return Promise.reject(new MakoError(`Request timeout must be 0 to ${maxRequestTimeout} ms`, TransportCodes.invalidArgument))
     }
