@@ -11,14 +11,41 @@ import type { Model, Operation } from './linearizability.js'
 
 /** An operation on one key. `null` stands for an absent key. */
 export type KvInput =
-  | { readonly f: 'read', readonly key: string }
-  | { readonly f: 'write', readonly key: string, readonly value: string }
-  | { readonly f: 'cas', readonly key: string, readonly expect: string | null, readonly value: string }
+  | {
+    /** Read the key. */
+    readonly f: 'read'
+    /** The key. */
+    readonly key: string
+  }
+  | {
+    /** Write the key. */
+    readonly f: 'write'
+    /** The key. */
+    readonly key: string
+    /** The value written. */
+    readonly value: string
+  }
+  | {
+    /** Compare-and-set. */
+    readonly f: 'cas'
+    /** The key. */
+    readonly key: string
+    /** The value expected (null: absent). */
+    readonly expect: string | null
+    /** The value written when it matches. */
+    readonly value: string
+  }
 
 /** What came back: the value read, or whether a compare-and-set took effect. */
 export type KvOutput =
-  | { readonly value: string | null }
-  | { readonly ok: boolean }
+  | {
+    /** The value read (null: absent). */
+    readonly value: string | null
+  }
+  | {
+    /** Whether the write or compare-and-set took effect. */
+    readonly ok: boolean
+  }
 
 /** A history operation on the key-value model. */
 export type KvOperation = Operation<KvInput, KvOutput>

@@ -52,16 +52,51 @@ export interface PaxosNodeOptions {
 
 /** A request a client sends to a replica. */
 export type PaxosRequest =
-  | { readonly c: 'submit', readonly id: string, readonly op: KvOp }
-  | { readonly c: 'read', readonly key: Uint8Array }
-  | { readonly c: 'status' }
+  | {
+    /** Run a command through the log. */
+    readonly c: 'submit'
+    /** The command's unique id (`client#seq` for idempotent retries). */
+    readonly id: string
+    /** The command. */
+    readonly op: KvOp
+  }
+  | {
+    /** A linearizable read. */
+    readonly c: 'read'
+    /** The key. */
+    readonly key: Uint8Array
+  }
+  | {
+    /** The replica's status. */
+    readonly c: 'status'
+  }
+
+/** What {@link PaxosNode.status} reports: the replica's status and the state machine's. */
+export interface PaxosNodeStatus extends ReplicaStatus {
+  /** Slots applied to the state machine. */
+  applied: number
+  /** The state machine's hash. */
+  stateHash: string
+}
 
 /** A replica's answer: a result, or a redirect to the leader (null: unknown yet). */
 export type PaxosResponse =
-  | { readonly result: KvResult }
-  | { readonly value: Uint8Array | null }
-  | { readonly redirect: string | null }
-  | { readonly status: ReplicaStatus & { applied: number, stateHash: string } }
+  | {
+    /** The command's result. */
+    readonly result: KvResult
+  }
+  | {
+    /** The value read, null when absent. */
+    readonly value: Uint8Array | null
+  }
+  | {
+    /** Not the leader: the leader as far as this replica knows. */
+    readonly redirect: string | null
+  }
+  | {
+    /** The replica's status. */
+    readonly status: PaxosNodeStatus
+  }
 
 interface Waiter {
   resolve: (r: KvResult) => void
@@ -135,7 +170,7 @@ export class PaxosNode extends EventEmitter {
   }
 
   /** The replica's status plus the state machine's applied index and hash. */
-  status (): ReplicaStatus & { applied: number, stateHash: string } {
+  status (): PaxosNodeStatus {
     return { ...this.replica.status(), applied: this.kv.appliedIndex, stateHash: this.kv.stateHash }
   }
 

@@ -15,7 +15,7 @@ export { paxosWireVersion } from './types.js'
 export type {
   AcceptMsg, AcceptedEntry, AcceptedMsg, Command, CommittedEntry, DurableState, EntriesMsg, FetchMsg, HeartbeatAckMsg,
   HeartbeatMsg, Outbound, PaxosMessage, PersistRecord, PrepareMsg, PromiseMsg, ReadConfirmed, Ready, RecoverInfoMsg,
-  RecoverQueryMsg, Recovery, Refusal, ReplicaEvent, SlotValue, SnapshotMsg, Value
+  RecoverQueryMsg, Recovery, Refusal, ReplicaEvent, SlotValue, SnapshotMsg, Value, SnapshotData, AcceptedSlot
 } from './types.js'
 export { applyRecord, emptyDurableState, foldRecords } from './durable.js'
 export { decodeRecord, encodeRecord, isValue, maxIdChars, maxMessageEntries, maxSlotCommands, validateMessage } from './codec.js'
@@ -24,6 +24,6 @@ export type { KvOp, KvResult } from './kv.js'
 export { PaxosStorage } from './storage.js'
 export type { PaxosStorageOptions, PaxosStorageStats } from './storage.js'
 export { PaxosNode } from './driver.js'
-export type { PaxosNodeOptions, PaxosRequest, PaxosResponse } from './driver.js'
+export type { PaxosNodeOptions, PaxosNodeStatus, PaxosRequest, PaxosResponse } from './driver.js'
 export { PaxosClient } from './client.js'
 export type { PaxosClientOptions } from './client.js'

@@ -19,12 +19,36 @@ import type { Command, CommittedEntry } from './types.js'
 
 /** A key-value command. Keys and values are bytes. */
 export type KvOp =
-  | { readonly t: 'put', readonly k: Uint8Array, readonly v: Uint8Array }
-  | { readonly t: 'del', readonly k: Uint8Array }
-  /** Compare-and-set: writes `v` when the current value equals `expect` (null: absent). */
-  | { readonly t: 'cas', readonly k: Uint8Array, readonly expect: Uint8Array | null, readonly v: Uint8Array }
-  /** A read through the log (slow but simple linearizable read). */
-  | { readonly t: 'get', readonly k: Uint8Array }
+  | {
+    /** Writes `v` at `k`. */
+    readonly t: 'put'
+    /** The key. */
+    readonly k: Uint8Array
+    /** The value. */
+    readonly v: Uint8Array
+  }
+  | {
+    /** Deletes `k`. */
+    readonly t: 'del'
+    /** The key. */
+    readonly k: Uint8Array
+  }
+  | {
+    /** Compare-and-set: writes `v` when the current value equals `expect` (null: absent). */
+    readonly t: 'cas'
+    /** The key. */
+    readonly k: Uint8Array
+    /** The value expected, or null for an absent key. */
+    readonly expect: Uint8Array | null
+    /** The new value. */
+    readonly v: Uint8Array
+  }
+  | {
+    /** A read through the log (slow but simple linearizable read). */
+    readonly t: 'get'
+    /** The key. */
+    readonly k: Uint8Array
+  }
 
 /** The answer to one command. */
 export interface KvResult {

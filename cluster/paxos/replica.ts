@@ -76,15 +76,25 @@ export interface ReplicaOptions {
 
 /** Defaults of the numeric {@link ReplicaOptions}. */
 export const defaultReplicaOptions = Object.freeze({
+  /** See {@link ReplicaOptions.electionTicks}. */
   electionTicks: 10,
+  /** See {@link ReplicaOptions.heartbeatTicks}. */
   heartbeatTicks: 1,
+  /** See {@link ReplicaOptions.retryTicks}. */
   retryTicks: 2,
+  /** See {@link ReplicaOptions.leaseTicks}. */
   leaseTicks: 0,
+  /** See {@link ReplicaOptions.maxBatchCommands}. */
   maxBatchCommands: 256,
+  /** See {@link ReplicaOptions.maxInflightSlots}. */
   maxInflightSlots: 64,
+  /** See {@link ReplicaOptions.maxPendingCommands}. */
   maxPendingCommands: 100_000,
+  /** See {@link ReplicaOptions.maxEntriesPerMessage}. */
   maxEntriesPerMessage: 32,
+  /** See {@link ReplicaOptions.maxPendingReads}. */
   maxPendingReads: 100_000,
+  /** See {@link ReplicaOptions.keepSlots}. */
   keepSlots: 64
 })
 

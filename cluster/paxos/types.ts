@@ -34,9 +34,30 @@ export interface Command {
  * - `batch`: client commands, many per slot.
  */
 export type Value =
-  | { readonly k: 'noop', readonly id: string }
-  | { readonly k: 'epoch', readonly id: string, readonly epoch: Ballot, readonly previousFinal: number }
-  | { readonly k: 'batch', readonly id: string, readonly cmds: readonly Command[] }
+  | {
+    /** Kind: a no-op. */
+    readonly k: 'noop'
+    /** Unique id. */
+    readonly id: string
+  }
+  | {
+    /** Kind: the start of an epoch. */
+    readonly k: 'epoch'
+    /** Unique id. */
+    readonly id: string
+    /** The new leader's ballot. */
+    readonly epoch: Ballot
+    /** The last slot of earlier epochs. */
+    readonly previousFinal: number
+  }
+  | {
+    /** Kind: client commands. */
+    readonly k: 'batch'
+    /** Unique id. */
+    readonly id: string
+    /** The commands, applied in order. */
+    readonly cmds: readonly Command[]
+  }
 
 /** An accepted entry carried by phase 1: `[slot, ballot, value, chosen]`. */
 export type AcceptedEntry = readonly [slot: number, ballot: Ballot, value: Value, chosen: boolean]
@@ -232,11 +253,46 @@ export interface Outbound {
  * - `meta`: the disk's identity and recovery state (see {@link Recovery}).
  */
 export type PersistRecord =
-  | { readonly r: 'promise', readonly b: Ballot }
-  | { readonly r: 'accept', readonly slot: number, readonly b: Ballot, readonly value: Value, readonly chosen: boolean }
-  | { readonly r: 'commit', readonly index: number }
-  | { readonly r: 'snapshot', readonly index: number, readonly data: Uint8Array }
-  | { readonly r: 'meta', readonly disk: string, readonly recovery: Recovery | null }
+  | {
+    /** Kind. */
+    readonly r: 'promise'
+    /** The ballot promised. */
+    readonly b: Ballot
+  }
+  | {
+    /** Kind. */
+    readonly r: 'accept'
+    /** The slot. */
+    readonly slot: number
+    /** The ballot it was accepted in (the zero ballot when learned as chosen). */
+    readonly b: Ballot
+    /** The value. */
+    readonly value: Value
+    /** Whether it is known chosen. */
+    readonly chosen: boolean
+  }
+  | {
+    /** Kind. */
+    readonly r: 'commit'
+    /** Every slot up to here is chosen. */
+    readonly index: number
+  }
+  | {
+    /** Kind. */
+    readonly r: 'snapshot'
+    /** The last slot the snapshot includes. */
+    readonly index: number
+    /** The state machine's bytes. */
+    readonly data: Uint8Array
+  }
+  | {
+    /** Kind. */
+    readonly r: 'meta'
+    /** The disk's id, drawn when the disk was first used. */
+    readonly disk: string
+    /** Recovery state; null when the replica votes normally. */
+    readonly recovery: Recovery | null
+  }
 
 /**
  * The state of a replica that came back with an empty disk although its
@@ -263,21 +319,49 @@ export interface CommittedEntry {
 
 /** Things that happened, for the layers above (2PC watermarks, metrics). */
 export type ReplicaEvent =
-  /** This replica's contiguous chosen prefix now reaches `index` (the watermark). */
-  | { readonly e: 'committed', readonly index: number }
-  /**
-   * This replica became leader of `epoch`. Slots up to `previousFinal`
-   * belong to earlier epochs; the entry at `epochSlot` opens the new one.
-   */
-  | { readonly e: 'leader', readonly epoch: Ballot, readonly previousFinal: number, readonly epochSlot: number }
-  /** The leader's epoch entry is chosen: it serves reads now, and every earlier slot is decided. */
-  | { readonly e: 'serving', readonly epoch: Ballot, readonly previousFinal: number }
-  /** This replica stopped leading (a higher ballot, or no quorum heard). */
-  | { readonly e: 'steppedDown', readonly epoch: Ballot }
-  /** The replica installed a snapshot up to `index`. */
-  | { readonly e: 'snapshotInstalled', readonly index: number }
-  /** The replica finished recovering from a lost disk and votes again. */
-  | { readonly e: 'recovered' }
+  | {
+    /** This replica's contiguous chosen prefix now reaches `index` (the watermark). */
+    readonly e: 'committed'
+    /** The commit index. */
+    readonly index: number
+  }
+  | {
+    /**
+     * This replica became leader of `epoch`. Slots up to `previousFinal`
+     * belong to earlier epochs; the entry at `epochSlot` opens the new one.
+     */
+    readonly e: 'leader'
+    /** The leader's ballot. */
+    readonly epoch: Ballot
+    /** The last slot phase 1 found: the previous epochs end here. */
+    readonly previousFinal: number
+    /** The slot of the epoch entry. */
+    readonly epochSlot: number
+  }
+  | {
+    /** The leader's epoch entry is chosen: it serves reads now, and every earlier slot is decided. */
+    readonly e: 'serving'
+    /** The leader's ballot. */
+    readonly epoch: Ballot
+    /** The old epochs' final position, now decided. */
+    readonly previousFinal: number
+  }
+  | {
+    /** This replica stopped leading (a higher ballot, or no quorum heard). */
+    readonly e: 'steppedDown'
+    /** The epoch it led. */
+    readonly epoch: Ballot
+  }
+  | {
+    /** The replica installed a snapshot. */
+    readonly e: 'snapshotInstalled'
+    /** The last slot the snapshot includes. */
+    readonly index: number
+  }
+  | {
+    /** The replica finished recovering from a lost disk and votes again. */
+    readonly e: 'recovered'
+  }
 
 /** A confirmed linearizable read: serve it from the state machine once `index` is applied. */
 export interface ReadConfirmed {
@@ -314,7 +398,7 @@ export interface Ready {
   /** Messages to send once `persist` (and every earlier Ready's) is durable. */
   readonly sendAfterPersist: Outbound[]
   /** A snapshot to install into the state machine before `committed`. */
-  readonly snapshot: { readonly index: number, readonly data: Uint8Array } | undefined
+  readonly snapshot: SnapshotData | undefined
   /** Chosen entries to apply, in slot order. */
   readonly committed: CommittedEntry[]
   /** Reads confirmed. */
@@ -323,6 +407,24 @@ export interface Ready {
   readonly refused: Refusal[]
   /** Events. */
   readonly events: ReplicaEvent[]
+}
+
+/** A state machine snapshot and the slot it was taken at. */
+export interface SnapshotData {
+  /** The last slot the snapshot includes. */
+  readonly index: number
+  /** The state machine's bytes. */
+  readonly data: Uint8Array
+}
+
+/** An accepted value as kept on disk. */
+export interface AcceptedSlot {
+  /** The ballot it was accepted in. */
+  b: Ballot
+  /** The value. */
+  value: Value
+  /** Whether it is known chosen. */
+  chosen: boolean
 }
 
 /** The durable state a replica restarts from (built by folding {@link PersistRecord}s). */
@@ -334,9 +436,9 @@ export interface DurableState {
   /** The acceptor's promise. */
   promised: Ballot
   /** Accepted values by slot. */
-  accepted: Map<number, { b: Ballot, value: Value, chosen: boolean }>
+  accepted: Map<number, AcceptedSlot>
   /** Contiguous chosen prefix known durable. */
   commit: number
   /** The latest snapshot. */
-  snapshot: { index: number, data: Uint8Array } | undefined
+  snapshot: SnapshotData | undefined
 }
