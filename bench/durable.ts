@@ -41,7 +41,7 @@ import { runJsonChild } from './lib/child.js'
 import { formatBytes, formatRate, formatRatio, markdownTable } from './lib/markdown.js'
 import { Prng, randomBuffers } from './lib/prng.js'
 import { machineInfo, writeResults } from './lib/results.js'
-import { collectGarbage, median, rate, time, type Timed } from './lib/stats.js'
+import { collectGarbage, median, now, rate, time, type Timed } from './lib/stats.js'
 
 const DEFAULT_SEED = 0x6d616b6f
 /** Entries per range read. */
@@ -143,20 +143,41 @@ interface Row {
   run: (db: DurableStore, d: Dataset, problems: string[]) => Promise<Timed>
 }
 
+/** Longest one run of a row may take before it is abandoned as a failure (ms). */
+const MAX_RUN_MS = 5 * 60_000
+
+/**
+ * Throws once a run is past its deadline; checked every 256 operations, so
+ * the clock is read rarely enough not to show in the figures.
+ */
+function checkDeadline (i: number, deadline: number): void {
+  if ((i & 255) === 0 && now() > deadline) {
+    throw new Error(`a run took longer than ${MAX_RUN_MS} ms (stopped after ${i} operations)`)
+  }
+}
+
 async function awaitedPuts (db: DurableStore, d: Dataset, count: number, sync: boolean): Promise<Timed> {
+  const deadline = now() + MAX_RUN_MS
   return await time(async () => {
     const { keys, values } = d
-    for (let i = 0; i < count; i++) await db.put(keys[i] as Buffer, values[i] as Buffer, sync)
+    for (let i = 0; i < count; i++) {
+      checkDeadline(i, deadline)
+      await db.put(keys[i] as Buffer, values[i] as Buffer, sync)
+    }
     return count
   })
 }
 
 async function concurrentPuts (db: DurableStore, d: Dataset, count: number, sync: boolean): Promise<Timed> {
+  const deadline = now() + MAX_RUN_MS
   return await time(async () => {
     const { keys, values } = d
     // Writer w puts keys w, w + 64, w + 128, ..., each awaiting its own put.
     const writer = async (w: number): Promise<void> => {
-      for (let i = w; i < count; i += WRITERS) await db.put(keys[i] as Buffer, values[i] as Buffer, sync)
+      for (let i = w, n = 0; i < count; i += WRITERS, n++) {
+        checkDeadline(n, deadline)
+        await db.put(keys[i] as Buffer, values[i] as Buffer, sync)
+      }
     }
     await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)))
     return count
@@ -165,9 +186,15 @@ async function concurrentPuts (db: DurableStore, d: Dataset, count: number, sync
 
 async function batchWrites (db: DurableStore, d: Dataset, size: number, count: number, sync: boolean): Promise<Timed> {
   const bs = batches(d, size, count)
+  const deadline = now() + MAX_RUN_MS
   return await time(async () => {
     let n = 0
-    for (const b of bs) { await db.batch(b, sync); n += b.length }
+    for (let i = 0; i < bs.length; i++) {
+      checkDeadline(i, deadline)
+      const b = bs[i] as PutOp[]
+      await db.batch(b, sync)
+      n += b.length
+    }
     return n
   })
 }
@@ -236,9 +263,11 @@ const ROWS: Row[] = [
     kind: 'read',
     run: async (db, d, problems) => {
       let misses = 0
+      const deadline = now() + MAX_RUN_MS
       const t = await time(async () => {
         const { keys, getOrder } = d
         for (let i = 0; i < getOrder.length; i++) {
+          checkDeadline(i, deadline)
           if (await db.get(keys[getOrder[i] as number] as Buffer) === undefined) misses++
         }
         return getOrder.length
@@ -277,9 +306,11 @@ const ROWS: Row[] = [
     run: async (db, d, problems) => {
       let entries = 0
       let over = 0
+      const deadline = now() + MAX_RUN_MS
       const t = await time(async () => {
-        for (const gte of d.rangeStarts) {
-          const n = await db.range(gte, RANGE_LIMIT)
+        for (let i = 0; i < d.rangeStarts.length; i++) {
+          checkDeadline(i, deadline)
+          const n = await db.range(d.rangeStarts[i] as Buffer, RANGE_LIMIT)
           if (n > RANGE_LIMIT) over++
           entries += n
         }
