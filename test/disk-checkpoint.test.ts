@@ -207,7 +207,7 @@ t.test('a failure at each file-system call of a write leaves the previous checkp
   const seed = testSeed()
   const rng = new Random(seed)
   const old = randomFamilies(rng, [30])
-  const next = randomFamilies(rng, [40, 5])
+  const next = randomFamilies(rng, [60, 10])
   const base = new MemoryFs()
   await writeCheckpoint(DIR, 5, old.families, { fs: base })
   await writeCheckpoint(DIR, 10, old.families, { fs: base })
@@ -219,7 +219,7 @@ t.test('a failure at each file-system call of a write leaves the previous checkp
   const fresh = (): MemoryFs => { const m = new MemoryFs(); for (const [p, b] of files) m.seed(p, b); return m }
   const counting = new FaultyFs(fresh())
   await writeCheckpoint(DIR, 20, next.families, { fs: counting, ...options })
-  t.ok(counting.count('write') > 5 && counting.count('unlink') === 1, `${counting.count('write')} writes and a prune`)
+  t.ok(counting.count('write') >= 4 && counting.count('unlink') === 1, `${counting.count('write')} writes and a prune`)
   const total = counting.calls.length
   const problems: string[] = []
   for (let k = 0; k < total; k++) {
