@@ -5,8 +5,11 @@
  * a baseline of plain `ws` sending one JSON message per frame.
  *
  * Run: `npx tsc -p . && node dist/bench/transport.js` (BENCH_MS sets the
- * length of one pass, default 1000). Prints a markdown table and writes
- * bench/results/transport.json. Figures are medians of 3 passes.
+ * length of one pass, default 1000; BENCH_PASSES the number of passes,
+ * default and at least 3). Prints a markdown table and writes
+ * bench/results/transport.json. Figures are medians of the passes. Besides
+ * rates it reports CPU time (client plus server) per message, which holds
+ * still when other processes load the machine and rates do not.
  *
  * @module
  * @internal
@@ -24,7 +27,7 @@ import type { NodeId } from '../cluster/transport/index.js'
 const secret = 'bench-secret-0123456789abcdef'
 const passMs = Number(process.env['BENCH_MS'] ?? 1000)
 const warmupMs = Math.min(300, passMs / 3)
-const passes = 3
+const passes = Math.max(3, Number(process.env['BENCH_PASSES'] ?? 3))
 const windows = [1, 64, 1024]
 const payload = { op: 'get', key: 'user:00001234' }
 
@@ -84,12 +87,50 @@ async function serve (): Promise<void> {
     plain: `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`
   }
   process.send?.(urls)
+  // CPU time over a measuring window, for the client to divide by messages:
+  // unlike rates, CPU per message holds still when other processes load
+  // the machine.
+  let mark = process.cpuUsage()
+  process.on('message', (message) => {
+    if (message === 'cpu-begin') {
+      mark = process.cpuUsage()
+    } else if (message === 'cpu-end') {
+      const used = process.cpuUsage(mark)
+      process.send?.({ cpuUs: used.user + used.system })
+    }
+  })
   process.on('disconnect', () => { process.exit(0) })
 }
 
 // ---------------------------------------------------------------- client
 
-interface Pass { messagesPerSecond: number, p50?: number, p99?: number }
+interface Pass { messagesPerSecond: number, cpuUsPerMessage: number, p50?: number, p99?: number }
+
+/** Measures client and server CPU time over a window. */
+const meter = {
+  child: undefined as ChildProcess | undefined,
+  clientMark: process.cpuUsage(),
+  begin (): void {
+    this.child?.send('cpu-begin')
+    this.clientMark = process.cpuUsage()
+  },
+  async end (): Promise<number> {
+    const client = process.cpuUsage(this.clientMark)
+    const child = this.child
+    if (child === undefined) return client.user + client.system
+    const server = await new Promise<number>((resolve) => {
+      const onMessage = (message: unknown): void => {
+        if (typeof message === 'object' && message !== null && 'cpuUs' in message) {
+          child.off('message', onMessage)
+          resolve((message as { cpuUs: number }).cpuUs)
+        }
+      }
+      child.on('message', onMessage)
+      child.send('cpu-end')
+    })
+    return client.user + client.system + server
+  }
+}
 
 /** A growable list of latencies in milliseconds. */
 class Latencies {
@@ -128,14 +169,17 @@ async function timed (window: number, once: () => Promise<void>, latencies?: Lat
   const loops = Array.from({ length: window }, () => loop())
   await new Promise((resolve) => { setTimeout(resolve, warmupMs) })
   measuring = true
+  meter.begin()
   const started = performance.now()
   await new Promise((resolve) => { setTimeout(resolve, passMs) })
   measuring = false
   const elapsed = performance.now() - started
+  const cpuUs = await meter.end()
   stop = true
   await Promise.all(loops)
   return {
     messagesPerSecond: done / elapsed * 1000,
+    cpuUsPerMessage: cpuUs / Math.max(1, done),
     ...(latencies === undefined ? {} : { p50: latencies.percentile(0.5), p99: latencies.percentile(0.99) })
   }
 }
@@ -174,17 +218,19 @@ async function windowed (state: Window, window: number, sendOne: () => boolean):
   const running = pump()
   await new Promise((resolve) => { setTimeout(resolve, warmupMs) })
   state.measuring = true
+  meter.begin()
   const started = performance.now()
   await new Promise((resolve) => { setTimeout(resolve, passMs) })
   state.measuring = false
   const elapsed = performance.now() - started
+  const cpuUs = await meter.end()
   stop = true
   state.wake?.()
   await running
   // Let the last window drain so the next pass starts from an empty pipe.
   const end = Date.now() + 2000
   while (state.acked < state.sent && Date.now() < end) await new Promise((resolve) => { setTimeout(resolve, 5) })
-  return { messagesPerSecond: state.counted / elapsed * 1000 }
+  return { messagesPerSecond: state.counted / elapsed * 1000, cpuUsPerMessage: cpuUs / Math.max(1, state.counted) }
 }
 
 const makoWindows = new Map<WsTransport, Window>()
@@ -252,11 +298,14 @@ interface Row {
   p50Ms?: number
   p99Ms?: number
   vsPlain?: number
+  cpuUsPerMessage: number
+  cpuVsPlain: number
 }
 
 async function main (): Promise<void> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const urls = await new Promise<ServerUrls>((resolve) => { child.once('message', (m) => { resolve(m as ServerUrls) }) })
+  meter.child = child
   const clients: Record<'batched' | 'unbatched', WsTransport> = {
     batched: new WsTransport({ nodeId: 'bench-client-b', clusterId: 'bench', secret, batching: true }),
     unbatched: new WsTransport({ nodeId: 'bench-client-n', clusterId: 'bench', secret, batching: false })
@@ -288,6 +337,7 @@ async function main (): Promise<void> {
         }
       }
       const plainRate = median((byMode.get('plain ws (JSON, 1 msg/frame)') ?? []).map((p) => p.messagesPerSecond))
+      const plainCpu = median((byMode.get('plain ws (JSON, 1 msg/frame)') ?? []).map((p) => p.cpuUsPerMessage))
       for (const [mode, results] of byMode) {
         const rates = results.map((p) => p.messagesPerSecond)
         const rate = median(rates)
@@ -300,7 +350,9 @@ async function main (): Promise<void> {
           passes: rates.map(Math.round),
           ...(mid?.p50 === undefined ? {} : { p50Ms: Number(mid.p50.toFixed(3)) }),
           ...(mid?.p99 === undefined ? {} : { p99Ms: Number(mid.p99.toFixed(3)) }),
-          vsPlain: Number((rate / plainRate).toFixed(2))
+          vsPlain: Number((rate / plainRate).toFixed(2)),
+          cpuUsPerMessage: Number(median(results.map((p) => p.cpuUsPerMessage)).toFixed(2)),
+          cpuVsPlain: Number((plainCpu / median(results.map((p) => p.cpuUsPerMessage))).toFixed(2))
         })
         process.stderr.write(`${kind} ${mode} ${inFlight}: ${Math.round(rate)}/s\n`)
       }
@@ -313,10 +365,11 @@ async function main (): Promise<void> {
   const lines = [
     `## Peer links: ${passes} passes of ${passMs} ms, medians; Node ${process.version}, ${cpus().length} CPUs, client and server in two processes on loopback`,
     '',
-    '| kind | transport | in flight | messages/s | vs plain ws | p50 ms | p99 ms | passes |',
-    '|---|---|---:|---:|---:|---:|---:|---|',
-    ...rows.map((r) => `| ${r.kind} | ${r.mode} | ${r.inFlight} | ${r.messagesPerSecond.toLocaleString('en-US')} | ${r.vsPlain ?? ''}x | ${r.p50Ms ?? ''} | ${r.p99Ms ?? ''} | ${r.passes.join(', ')} |`),
+    '| kind | transport | in flight | messages/s | vs plain ws | p50 ms | p99 ms | CPU µs/msg | CPU: plain ÷ this | passes (msg/s) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.kind} | ${r.mode} | ${r.inFlight} | ${r.messagesPerSecond.toLocaleString('en-US')} | ${r.vsPlain ?? ''}x | ${r.p50Ms ?? ''} | ${r.p99Ms ?? ''} | ${r.cpuUsPerMessage} | ${r.cpuVsPlain}x | ${r.passes.join(', ')} |`),
     '',
+    'CPU µs/msg is client plus server CPU time over the measuring window divided by the messages (or round trips) completed; above 1x in the next column, this transport spends less CPU per message than plain ws.',
     ...bar.map((b) => `Bar (1024 in flight, ${b.kind}): batching gives ${b.ratio}x the plain ws baseline; needed at least 5x: ${b.ratio >= 5 ? 'met' : 'NOT met'}.`)
   ]
   console.log(lines.join('\n'))
