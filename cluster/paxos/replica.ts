@@ -25,6 +25,39 @@
  * - Reads are linearizable by read index (a heartbeat round acknowledged by a
  *   quorum after the read arrived) or, with `leaseTicks`, by a leader lease.
  *
+ * ## Epochs, for the layers above
+ * A leader's ballot is its epoch. Its phase 1 closes the previous epochs at
+ * `previousFinal` (the last slot any promiser reported); it decides every
+ * slot up to there (re-proposing or filling with no-ops) and opens its
+ * epoch with an `epoch` entry at `previousFinal + 1`, which every replica
+ * applies in log order. Events report `leader`, `serving` (the epoch entry
+ * is chosen) and `committed` (the contiguous chosen prefix: the watermark).
+ * Messages of an older ballot than a replica's promise are refused.
+ *
+ * ## Lost disks
+ * Detection: every disk gets a random id in a `meta` record when it is first
+ * used. A replica that starts without one (an empty or replaced disk) does
+ * not vote; it asks every peer (`recoverQuery`). If all peers answer that
+ * they hold no value, this is a new shard and it starts normally. If any
+ * peer holds a value, the disk was lost: the replica becomes *recovering*
+ * (persisted, so a crash does not forget it). A recovering replica
+ * - starts its promise at the highest promise reported by a majority of its
+ *   peers, so it cannot accept a ballot below one its lost disk promised to
+ *   a leader that completed phase 1 (that leader needed a majority, which
+ *   intersects any majority of the other peers);
+ * - accepts nothing, and its promises carry `rec: true` and do not count
+ *   towards a phase 1 quorum, nor do its heartbeat answers confirm reads;
+ * - learns chosen slots (commit notices, fetches, snapshots), and votes
+ *   again once it has learned every slot up to the `previousFinal` of a
+ *   leader whose ballot is above its floor: that leader's phase 1 ran
+ *   without it, so every value its old disk may have helped choose is at
+ *   or below that slot, and now on its new disk.
+ * What this does not cover: a promise or vote the old disk sent that is
+ * still in flight when the new one has finished asking. Over the WebSocket
+ * transport, a restarted process talks on new sessions that replace the
+ * old ones, so that window is the time a peer takes to process bytes the
+ * dead process had already written. Losing a majority of disks loses data.
+ *
  * @module
  */
 
