@@ -7,6 +7,8 @@
  */
 
 import { MakoError } from '../../lib/errors.js'
+import { systemClock } from '../transport/clock.js'
+import type { Clock } from '../transport/clock.js'
 import type { NodeId } from '../transport/ids.js'
 import type { Transport } from '../transport/types.js'
 import type { PaxosRequest, PaxosResponse } from './driver.js'
@@ -24,9 +26,9 @@ export interface PaxosClientOptions {
   attemptTimeout?: number
   /** Deadline of a whole operation, in ms; past it the operation fails with `MAKO_TIMEOUT` (outcome unknown). Default 30,000. */
   timeout?: number
+  /** Clock for deadlines and retry pauses; default the system clock (the simulator passes its own). */
+  clock?: Clock
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
 
 /**
  * A shard client. Operations may run concurrently.
@@ -37,6 +39,7 @@ export class PaxosClient {
   readonly #clientId: string
   readonly #attemptTimeout: number
   readonly #timeout: number
+  readonly #clock: Clock
   #seq = 0
   #leader: string | undefined
   #next = 0
@@ -49,6 +52,11 @@ export class PaxosClient {
     this.#clientId = options.clientId ?? options.transport.nodeId
     this.#attemptTimeout = options.attemptTimeout ?? 1000
     this.#timeout = options.timeout ?? 30_000
+    this.#clock = options.clock ?? systemClock
+  }
+
+  #sleep (ms: number): Promise<void> {
+    return new Promise((resolve) => { this.#clock.setTimer(ms, resolve) })
   }
 
   /** The leader this client last found. */
@@ -79,15 +87,15 @@ export class PaxosClient {
   }
 
   async #call (req: PaxosRequest): Promise<PaxosResponse> {
-    const deadline = performance.now() + this.#timeout
+    const deadline = this.#clock.now() + this.#timeout
     let lastErr: unknown
-    for (let attempt = 0; performance.now() < deadline; attempt++) {
+    for (let attempt = 0; this.#clock.now() < deadline; attempt++) {
       const target = this.#leader ?? (this.#replicas[this.#next++ % this.#replicas.length] as string)
       try {
         const res = await this.#t.request(target as NodeId, req, { timeout: this.#attemptTimeout }) as PaxosResponse
         if ('redirect' in res) {
           this.#leader = res.redirect ?? undefined
-          if (res.redirect === null || res.redirect === target) await sleep(Math.min(50, 5 + attempt * 5))
+          if (res.redirect === null || res.redirect === target) await this.#sleep(Math.min(50, 5 + attempt * 5))
           continue
         }
         this.#leader = target
@@ -97,7 +105,7 @@ export class PaxosClient {
         this.#leader = undefined
         const transient = err instanceof MakoError && err.transient
         if (!transient && err instanceof MakoError && err.code === 'MAKO_BAD_REQUEST') throw err
-        await sleep(Math.min(100, 5 + attempt * 5))
+        await this.#sleep(Math.min(100, 5 + attempt * 5))
       }
     }
     throw new MakoError('Shard did not answer in time; the command may still be applied', 'MAKO_TIMEOUT', { transient: true, cause: lastErr })

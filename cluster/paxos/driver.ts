@@ -25,7 +25,7 @@ import { isKvOp, KvStateMachine } from './kv.js'
 import type { KvOp, KvResult } from './kv.js'
 import { Replica } from './replica.js'
 import type { ReplicaOptions, ReplicaStatus } from './replica.js'
-import type { PaxosStorage } from './storage.js'
+import type { ReplicaStorage } from './storage.js'
 import type { Outbound, Ready, ReplicaEvent } from './types.js'
 
 /** Options of {@link PaxosNode.start}. */
@@ -34,8 +34,8 @@ export interface PaxosNodeOptions {
   transport: Transport
   /** Every replica of the shard, this one included. */
   members: readonly string[]
-  /** The replica's opened storage. */
-  storage: PaxosStorage
+  /** The replica's opened storage ({@link PaxosStorage}, or a simulated disk in tests). */
+  storage: ReplicaStorage
   /** Clock for ticks; default the system clock. */
   clock?: Clock
   /** Random numbers in [0, 1) for election timeouts; default from `crypto`. */
@@ -123,7 +123,7 @@ export class PaxosNode extends EventEmitter {
   /** The state machine (read-only use). */
   readonly kv = new KvStateMachine()
   readonly #t: Transport
-  readonly #storage: PaxosStorage
+  readonly #storage: ReplicaStorage
   readonly #clock: Clock
   readonly #tickMs: number
   readonly #snapshotEvery: number

@@ -22,7 +22,7 @@ export { decodeRecord, encodeRecord, isValue, maxIdChars, maxMessageEntries, max
 export { KvStateMachine, isKvOp, maxKvSessions } from './kv.js'
 export type { KvOp, KvResult } from './kv.js'
 export { PaxosStorage } from './storage.js'
-export type { PaxosStorageOptions, PaxosStorageStats } from './storage.js'
+export type { PaxosStorageOptions, PaxosStorageStats, ReplicaStorage } from './storage.js'
 export { PaxosNode } from './driver.js'
 export type { PaxosNodeOptions, PaxosNodeStatus, PaxosRequest, PaxosResponse } from './driver.js'
 export { PaxosClient } from './client.js'

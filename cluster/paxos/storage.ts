@@ -24,6 +24,16 @@ import { decodeRecord, encodeRecord } from './codec.js'
 import { applyRecord, emptyDurableState } from './durable.js'
 import type { DurableState, PersistRecord } from './types.js'
 
+/** What the driver needs of a replica's storage. */
+export interface ReplicaStorage {
+  /** The durable state found at open. */
+  recovered (): DurableState
+  /** Writes records in order; resolves when they are durable. */
+  write (records: readonly PersistRecord[]): Promise<void>
+  /** Flushes and closes. */
+  close (): Promise<void>
+}
+
 /** Options of {@link PaxosStorage.open}. */
 export interface PaxosStorageOptions {
   /** fdatasync before acknowledging (default true). False keeps records in the OS page cache only: they survive a process crash, not a power loss. */
@@ -48,7 +58,7 @@ export interface PaxosStorageStats {
  * Durable storage of one replica. Not safe for two writers: one process
  * owns the directory.
  */
-export class PaxosStorage {
+export class PaxosStorage implements ReplicaStorage {
   readonly #log: FileLog
   readonly #sync: boolean
   /** What the records written so far fold to (kept to rewrite the live part at compaction). */
