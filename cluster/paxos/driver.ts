@@ -138,6 +138,7 @@ export class PaxosNode extends EventEmitter {
   #sendChain: Promise<void> = Promise.resolve()
   #persisting = 0
   #lastSnapshot = 0
+  #lastTickAt = 0
   #failed: MakoError | undefined
 
   private constructor (options: PaxosNodeOptions, replica: Replica) {
@@ -164,6 +165,7 @@ export class PaxosNode extends EventEmitter {
     node.#lastSnapshot = durable.snapshot?.index ?? 0
     options.transport.onMessage((from, payload) => { node.#onMessage(from, payload) })
     options.transport.onRequest(async (payload, ctx) => await node.#onRequest(payload, ctx))
+    node.#lastTickAt = node.#clock.now()
     node.#timer = node.#clock.setTimer(node.#tickMs, () => { node.#tick() })
     node.#process()
     return node
@@ -219,7 +221,15 @@ export class PaxosNode extends EventEmitter {
   #tick (): void {
     if (this.#closed) return
     this.#timer = this.#clock.setTimer(this.#tickMs, () => { this.#tick() })
-    this.replica.tick()
+    // Ticks follow the clock, not the timer: after a stall (a long GC, a
+    // busy event loop) the replica is told every tick that passed, before
+    // it handles what arrived meanwhile (timers run before I/O callbacks).
+    // A lease counted in ticks must not outlast real time.
+    const now = this.#clock.now()
+    const due = Math.floor((now - this.#lastTickAt) / this.#tickMs)
+    if (due <= 0) return
+    this.#lastTickAt += due * this.#tickMs
+    for (let i = Math.min(due, 1000); i > 0; i--) this.replica.tick()
     this.#process()
   }
 
