@@ -43,7 +43,8 @@ export { crc32c, crc32cRange } from './crc32c.js'
 export { nodeFileSystem } from './fs.js'
 export type { FileSystem } from './fs.js'
 export {
-  FileLog, repairLog, DEFAULT_SEGMENT_BYTES_MAX, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_PENDING_BYTES
+  FileLog, repairLog, DEFAULT_SEGMENT_BYTES_MAX, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_PENDING_BYTES,
+  MICROTASK_GROUPS_MAX
 } from './log.js'
 export type {
   Log, LogRecord, AppendOptions, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair

@@ -173,7 +173,12 @@ export interface LogRecovery {
    * at `startSeq` (see {@link FileLogOptions.startSeq}): the last record it
    * held, and the seq it now continues at.
    */
-  restarted: { lastSeq: number, startSeq: number } | undefined
+  restarted: {
+    /** The last record the log held. */
+    lastSeq: number
+    /** The sequence number it continues at. */
+    startSeq: number
+  } | undefined
 }
 
 /** Counters of a {@link FileLog}, for tests and `getProperty`. */
