@@ -139,6 +139,7 @@ export class PaxosNode extends EventEmitter {
   #persisting = 0
   #lastSnapshot = 0
   #lastTickAt = 0
+  readonly #lease: boolean
   #failed: MakoError | undefined
 
   private constructor (options: PaxosNodeOptions, replica: Replica) {
@@ -150,6 +151,7 @@ export class PaxosNode extends EventEmitter {
     this.#tickMs = options.tickMs ?? 10
     this.#snapshotEvery = options.snapshotEvery ?? 10_000
     this.#maxWaiting = options.maxWaiting ?? 100_000
+    this.#lease = (options.replica?.leaseTicks ?? 0) > 0
   }
 
   /**
@@ -221,10 +223,18 @@ export class PaxosNode extends EventEmitter {
   #tick (): void {
     if (this.#closed) return
     this.#timer = this.#clock.setTimer(this.#tickMs, () => { this.#tick() })
-    // Ticks follow the clock, not the timer: after a stall (a long GC, a
-    // busy event loop) the replica is told every tick that passed, before
-    // it handles what arrived meanwhile (timers run before I/O callbacks).
-    // A lease counted in ticks must not outlast real time.
+    if (!this.#lease) {
+      // Without a lease nothing depends on ticks keeping up with real time:
+      // a stalled event loop only makes timeouts longer, which is what a
+      // busy machine needs (no election storms).
+      this.replica.tick()
+      this.#process()
+      return
+    }
+    // With a lease, ticks follow the clock, not the timer: after a stall (a
+    // long GC, a busy event loop) the replica is told every tick that
+    // passed before it handles what arrived meanwhile (timers run before
+    // I/O callbacks), so a lease counted in ticks cannot outlast real time.
     const now = this.#clock.now()
     const due = Math.floor((now - this.#lastTickAt) / this.#tickMs)
     if (due <= 0) return
@@ -290,6 +300,9 @@ export class PaxosNode extends EventEmitter {
           return
         }
         this.#waiting.set(id, [waiter])
+        // An idle leader proposes at once; under load, commands arriving
+        // in the same turn of the event loop share the next slot.
+        if (!this.#scheduled && this.replica.pendingCommands === 1 && this.#waiting.size === 1) this.#process()
       }
       signal?.addEventListener('abort', () => {
         const l = this.#waiting.get(id)
