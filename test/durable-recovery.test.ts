@@ -179,10 +179,13 @@ t.test('a damaged checkpoint: the older one and the log, or MAKO_CORRUPTION, nev
     bytes[offset] = bytes[offset]! ^ 0xff
     writeFileSync(join(copy, 'checkpoints', checkpoints.at(-1)!), bytes)
     const reopened = new MakoLevel(copy)
+    let reported = 0
+    reopened.on('corrupt-checkpoint', () => { reported++ })
     try {
       await reopened.open()
       const n = await prefixLength(reopened)
       if (n !== 8) t.fail(`flip at ${offset}: recovered ${n} batches, not 8`)
+      else if (reported !== 1) t.fail(`flip at ${offset}: the damaged checkpoint was not reported in an event`)
       else full++
       await reopened.close()
     } catch (err) {

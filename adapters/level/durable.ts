@@ -44,6 +44,8 @@ export interface DurableOptions {
   checkpointLogBytes?: number
   /** Told of a torn log tail truncated on open. */
   onTornTail?: (tail: TornTail) => void
+  /** Told of a damaged checkpoint skipped on open (an older one was used). */
+  onCorruptCheckpoint?: (path: string, error: MakoError) => void
   /** The file system under the log and checkpoints (tests inject faults). */
   fs?: FileSystem
   /** Write no checkpoints (the database refuses writes). */
@@ -94,7 +96,7 @@ export class Durable {
     let log: FileLog | null = null
     try {
       const fs = options.fs ?? nodeFileSystem
-      const checkpointSeq = await loadCheckpoint(join(location, 'checkpoints'), store, fs)
+      const checkpointSeq = await loadCheckpoint(join(location, 'checkpoints'), store, fs, options.onCorruptCheckpoint)
       log = await FileLog.open(join(location, 'wal'), {
         fs,
         startSeq: checkpointSeq + 1,
@@ -214,10 +216,13 @@ function * entriesOf (root: Node): Generator<CheckpointPair> {
  * Loads the newest valid checkpoint into `store` and returns the sequence
  * number it covers (0 when there is none).
  */
-async function loadCheckpoint (dir: string, store: Store, fs: FileSystem): Promise<number> {
+async function loadCheckpoint (
+  dir: string, store: Store, fs: FileSystem, onCorrupt: ((path: string, error: MakoError) => void) | undefined
+): Promise<number> {
   let columns: Array<{ chunks: Chunk[], offs: number[], klens: number[], vlens: number[] }> = []
   const info = await loadNewestCheckpoint(dir, {
     fs,
+    ...(onCorrupt !== undefined ? { onCorrupt } : {}),
     onHeader: (header) => {
       columns = header.columnFamilies.map(() => ({ chunks: [], offs: [], klens: [], vlens: [] }))
     },

@@ -339,7 +339,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       getSync: true,
       encodings: { buffer: true, view: true },
       signals: { iterators: true },
-      events: { 'torn-tail': where !== undefined }
+      events: { 'torn-tail': where !== undefined, 'corrupt-checkpoint': where !== undefined }
     } as never, forward as never)
     this.location = where
     this.#checkpointLogBytes = checkpointLogBytes
@@ -430,7 +430,8 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       readOnly: this.#readOnly,
       ...(this.#checkpointLogBytes !== undefined ? { checkpointLogBytes: this.#checkpointLogBytes } : {}),
       ...(this.#fileSystem !== undefined ? { fs: this.#fileSystem } : {}),
-      onTornTail: (tail) => { this.emit('torn-tail', tail) }
+      onTornTail: (tail) => { this.emit('torn-tail', tail) },
+      onCorruptCheckpoint: (path, error) => { this.emit('corrupt-checkpoint', { path, error }) }
     })
     this.#store = store
     this.#family = store.defaultFamily
