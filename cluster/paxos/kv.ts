@@ -218,7 +218,10 @@ export class KvStateMachine {
     const [a, b] = pairHash(k, v)
     this.#h1 = (this.#h1 + a) >>> 0
     this.#h2 = (this.#h2 + b) >>> 0
-    this.#store.put(this.#store.defaultFamily, k.slice(), v.slice())
+    // The tree copies both into its own chunks; the key is copied here too
+    // because a split may keep it as a separator, and it may be a view into
+    // a large receive buffer.
+    this.#store.put(this.#store.defaultFamily, k.slice(), v)
   }
 
   #unhash (k: Uint8Array, v: Uint8Array): void {
