@@ -20,7 +20,7 @@ export const fastWsLimits: Partial<WsLimits> = {
   heartbeatTimeout: 3000,
   reconnectBaseDelay: 20,
   reconnectMaxDelay: 200,
-  handshakeTimeout: 1000
+  handshakeTimeout: 5000
 }
 
 /**
