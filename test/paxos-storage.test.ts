@@ -70,3 +70,29 @@ t.test('records round-trip and malformed ones are corruption', async (t) => {
   t.throws(() => decodeRecord(new Uint8Array([0xc1])), { code: 'MAKO_CORRUPTION' })
   t.throws(() => decodeRecord(encodeRecord({ r: 'accept', slot: -1 } as unknown as PersistRecord)), { code: 'MAKO_CORRUPTION' })
 })
+
+t.test('the state machine applies each client command once, in any order within the window', async (t) => {
+  const { KvStateMachine, kvSessionWindow } = await import('../cluster/paxos/index.js')
+  const kv = new KvStateMachine()
+  const enc = new TextEncoder()
+  const put = (id: string, v: string): { id: string, op: unknown } => ({ id, op: { t: 'put', k: enc.encode('k'), v: enc.encode(v) } })
+  const cas = (id: string, expect: string, v: string): { id: string, op: unknown } => ({ id, op: { t: 'cas', k: enc.encode('k'), expect: enc.encode(expect), v: enc.encode(v) } })
+  let slot = 0
+  const apply = (...cmds: Array<{ id: string, op: unknown }>): Map<string, unknown> => kv.apply({ slot: ++slot, value: { k: 'batch', id: `s${slot}`, cmds } })
+  apply(put('c#2', 'b'))
+  apply(put('c#1', 'a'))
+  t.equal(new TextDecoder().decode(kv.get(enc.encode('k'))), 'a', 'an earlier sequence number arriving later is applied')
+  const first = apply(cas('c#3', 'a', 'x')).get('c#3')
+  const again = apply(cas('c#3', 'a', 'x')).get('c#3')
+  t.same(again, first, 'a retry gets the first answer')
+  t.equal(new TextDecoder().decode(kv.get(enc.encode('k'))), 'x')
+  apply(put(`c#${3 + kvSessionWindow + 1}`, 'y'))
+  t.match(apply(put('c#2', 'z')).get('c#2'), { ok: false, code: 'MAKO_DUPLICATE' }, 'too old to tell: refused')
+  const h = kv.stateHash
+  const copy = new KvStateMachine()
+  copy.restore(kv.snapshot(), kv.appliedIndex)
+  t.equal(copy.stateHash, h, 'a snapshot restores the same state')
+  const last = `c#${3 + kvSessionWindow + 1}`
+  t.same(copy.apply({ slot: slot + 1, value: { k: 'batch', id: 'r', cmds: [put(last, 'w')] } }).get(last), { ok: true }, 'and the sessions')
+  t.equal(copy.stateHash, h, 'the retry changed nothing')
+})

@@ -4,9 +4,11 @@
  * so replicas at the same applied index can be compared cheaply.
  *
  * Commands are idempotent by id: an id of the form `client#seq` is applied
- * at most once per client session (a retry of the last command gets the
- * first answer again; an older one gets `MAKO_DUPLICATE`). Other ids are
- * applied every time they appear.
+ * at most once. Each client session remembers the answers to its last
+ * {@link kvSessionWindow} sequence numbers, so a client may have that many
+ * commands in flight, in any order, and a retry gets the first answer
+ * again; a sequence number older than the window gets `MAKO_DUPLICATE`.
+ * Other ids are applied every time they appear.
  *
  * @module
  */
@@ -60,12 +62,20 @@ export interface KvResult {
   readonly code?: string
 }
 
+/** The answer of a put or delete, shared: sessions keep many of them. */
+const OK: KvResult = Object.freeze({ ok: true })
+
 /** Most client sessions remembered for idempotency; the oldest are forgotten first. */
 export const maxKvSessions = 100_000
 
+/** Sequence numbers per client session whose answers are remembered (commands a client may have in flight). */
+export const kvSessionWindow = 1024
+
 interface Session {
-  seq: number
-  result: KvResult
+  /** The highest sequence number applied. */
+  max: number
+  /** Answers by sequence number, for sequence numbers above `max - kvSessionWindow`. */
+  results: Map<number, KvResult>
 }
 
 /** Two 32-bit FNV-1a lanes over key and value; summed over entries they make an order-free state hash. */
@@ -173,19 +183,31 @@ export class KvStateMachine {
       if (!Number.isSafeInteger(seq)) client = undefined
     }
     if (client !== undefined) {
-      const s = this.#sessions.get(client)
+      let s = this.#sessions.get(client)
       if (s !== undefined) {
-        if (seq === s.seq) return s.result
-        if (seq < s.seq) return { ok: false, code: 'MAKO_DUPLICATE' }
+        const done = s.results.get(seq)
+        if (done !== undefined) return done
+        if (seq <= s.max - kvSessionWindow) return { ok: false, code: 'MAKO_DUPLICATE' }
+        // Most recently used last, so the oldest session goes first.
+        this.#sessions.delete(client)
+      } else {
+        s = { max: 0, results: new Map() }
       }
-    }
-    const result = this.#exec(cmd.op)
-    if (client !== undefined) {
-      this.#sessions.delete(client)
-      this.#sessions.set(client, { seq, result })
+      this.#sessions.set(client, s)
       if (this.#sessions.size > maxKvSessions) this.#sessions.delete(this.#sessions.keys().next().value as string)
+      const result = this.#exec(cmd.op)
+      s.results.set(seq, result)
+      if (seq > s.max) {
+        s.max = seq
+        // Oldest first (mostly in order): stop at the first one still in the window.
+        for (const old of s.results.keys()) {
+          if (old > seq - kvSessionWindow) break
+          s.results.delete(old)
+        }
+      }
+      return result
     }
-    return result
+    return this.#exec(cmd.op)
   }
 
   #exec (op: unknown): KvResult {
@@ -197,13 +219,13 @@ export class KvStateMachine {
         return { ok: true, value: old === undefined ? null : old.slice() }
       case 'put':
         this.#put(op.k, op.v, old)
-        return { ok: true }
+        return OK
       case 'del':
         if (old !== undefined) {
           this.#unhash(op.k, old)
           this.#store.del(this.#store.defaultFamily, op.k)
         }
-        return { ok: true }
+        return OK
       case 'cas': {
         const before = old === undefined ? null : old.slice()
         if (!sameBytes(old, op.expect)) return { ok: false, value: before }
@@ -239,8 +261,8 @@ export class KvStateMachine {
       keys.push(cursor.key().slice())
       values.push(cursor.value().slice())
     }
-    const sessions: Array<[string, number, KvResult]> = []
-    for (const [client, s] of this.#sessions) sessions.push([client, s.seq, s.result])
+    const sessions: Array<[string, number, Array<[number, KvResult]>]> = []
+    for (const [client, s] of this.#sessions) sessions.push([client, s.max, [...s.results]])
     return pack({ applied: this.#applied, keys, values, sessions })
   }
 
@@ -251,14 +273,14 @@ export class KvStateMachine {
    * @param index The slot the snapshot was taken at.
    */
   restore (data: Uint8Array, index: number): void {
-    const s = unpack(data) as { applied: number, keys: Uint8Array[], values: Uint8Array[], sessions: Array<[string, number, KvResult]> }
+    const s = unpack(data) as { applied: number, keys: Uint8Array[], values: Uint8Array[], sessions: Array<[string, number, Array<[number, KvResult]>]> }
     if (s.applied !== index) throw new MakoError(`Snapshot of slot ${s.applied} installed as ${index}`, 'MAKO_CORRUPTION')
     this.#store = new Store()
     this.#h1 = 0
     this.#h2 = 0
     for (let i = 0; i < s.keys.length; i++) this.#put(s.keys[i] as Uint8Array, s.values[i] as Uint8Array, undefined)
     this.#sessions = new Map()
-    for (const [client, seq, result] of s.sessions) this.#sessions.set(client, { seq, result })
+    for (const [client, max, results] of s.sessions) this.#sessions.set(client, { max, results: new Map(results) })
     this.#applied = index
   }
 }
