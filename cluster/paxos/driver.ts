@@ -115,7 +115,9 @@ class Redirect extends Error {
 
 /**
  * One replica of a shard, running. Emits `event` with each
- * {@link ReplicaEvent}.
+ * {@link ReplicaEvent}, `sendError` when a message could not be encoded or
+ * was too large for the transport, and `error` (then closes) when its
+ * storage fails.
  */
 export class PaxosNode extends EventEmitter {
   /** The pure replica (for status; do not step it from outside). */
@@ -428,7 +430,14 @@ export class PaxosNode extends EventEmitter {
         this.replica.step(o.msg)
         self = true
       } else {
-        this.#t.trySend(o.to as NodeId, o.msg)
+        try {
+          this.#t.trySend(o.to as NodeId, o.msg)
+        } catch (err) {
+          // A message that can never go (larger than the transport's
+          // maxPayload, say: a huge snapshot) is lost like any other; the
+          // replica retries, and the error is reported.
+          this.emit('sendError', err)
+        }
       }
     }
     // The replica's answer to itself (its own vote) is handled at once,
