@@ -20,3 +20,15 @@ export type {
 } from './adapters/level/transaction.js'
 export type { RepairReport } from './adapters/level/durable.js'
 export type { LogRepair, TornTail } from './adapters/disk/log.js'
+
+/**
+ * Peer links: the `Transport`/`Link` interface the protocol code uses, its
+ * WebSocket implementation (ws + msgpackr: batching, backpressure,
+ * heartbeats, HMAC-authenticated handshake, TLS) and the wire codec.
+ */
+export * as transport from './cluster/transport/index.js'
+/**
+ * The deterministic network and disk simulator the protocols are tested
+ * under: one seed replays a whole run.
+ */
+export * as sim from './cluster/sim/index.js'
