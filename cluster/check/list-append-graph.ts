@@ -31,29 +31,44 @@ export const PROC = 16
 export const VIA = 32
 
 /**
- * Edges as parallel growable arrays: plain number arrays stay packed SMIs
- * in V8, which is faster to append to than objects and lighter on memory.
- * `a` and `b` carry what the explanation needs (element or read ids).
+ * Edges as parallel typed arrays that double when full: appending costs no
+ * allocation per edge, and the searches read flat memory. `a` and `b` carry
+ * what the explanation needs (element or read ids).
  * @internal
  */
 export class EdgeList {
-  readonly src: number[] = []
-  readonly dst: number[] = []
-  readonly kind: number[] = []
-  readonly a: number[] = []
-  readonly b: number[] = []
-
+  src = new Int32Array(1024)
+  dst = new Int32Array(1024)
+  kind = new Uint8Array(1024)
+  a = new Int32Array(1024)
+  b = new Int32Array(1024)
   /** Number of edges. */
-  get length (): number { return this.src.length }
+  length = 0
 
   /** Appends an edge and returns its id. */
   add (src: number, dst: number, kind: number, a: number, b: number): number {
-    this.src.push(src)
-    this.dst.push(dst)
-    this.kind.push(kind)
-    this.a.push(a)
-    this.b.push(b)
-    return this.src.length - 1
+    const i = this.length
+    if (i === this.src.length) this.grow()
+    this.src[i] = src
+    this.dst[i] = dst
+    this.kind[i] = kind
+    this.a[i] = a
+    this.b[i] = b
+    this.length = i + 1
+    return i
+  }
+
+  private grow (): void {
+    const size = this.src.length * 2
+    const more = <T extends Int32Array | Uint8Array>(old: T, fresh: T): T => {
+      fresh.set(old)
+      return fresh
+    }
+    this.src = more(this.src, new Int32Array(size))
+    this.dst = more(this.dst, new Int32Array(size))
+    this.kind = more(this.kind, new Uint8Array(size))
+    this.a = more(this.a, new Int32Array(size))
+    this.b = more(this.b, new Int32Array(size))
   }
 }
 
@@ -231,4 +246,88 @@ export class PathFinder {
     this.steps += spent
     return { path: null, exhausted: false }
   }
+}
+
+/**
+ * Which candidate edges `a → b` close a cycle through edges of `mask`, that
+ * is, `b` reaches `a` by such edges, for the nodes of one component `c` of
+ * an outer graph (the G-single question: an rw edge closed by ww and wr
+ * edges). Exact, unlike a search from each candidate in turn.
+ *
+ * `inner` must be the strongly connected components under `mask`, as
+ * {@link tarjan} numbers them: an edge between two components always leads
+ * to a lower number, so one sweep in increasing order computes, for every
+ * component, the set of targets it reaches, as bitsets of up to 2,048
+ * targets per pass. Cost: O((nodes + edges of c) × ⌈targets / 2048⌉).
+ *
+ * @returns Up to `want` closing candidates, the edges inspected, and
+ *   whether `budget` ran out first.
+ * @internal
+ */
+export function closingEdges (
+  g: Csr, edges: EdgeList, mask: number, inner: Components, outer: Int32Array, c: number,
+  nodes: number[], candidates: number[], want: number, budget: number
+): { found: number[], steps: number, exhausted: boolean } {
+  const comp = inner.comp
+  // The inner components within c, in increasing number, with their nodes.
+  const sorted = [...nodes].sort((x, y) => comp[x]! - comp[y]!)
+  const local = new Map<number, number>()
+  const firstNode: number[] = []
+  for (let i = 0; i < sorted.length; i++) {
+    const ic = comp[sorted[i]!]!
+    if (!local.has(ic)) {
+      local.set(ic, firstNode.length)
+      firstNode.push(i)
+    }
+  }
+  const comps = firstNode.length
+  firstNode.push(sorted.length)
+  // Targets: the inner components of the candidates' sources.
+  const targetOf = new Map<number, number>()
+  for (const e of candidates) {
+    const ic = comp[edges.src[e]!]!
+    if (!targetOf.has(ic)) targetOf.set(ic, targetOf.size)
+  }
+  const targets = targetOf.size
+  const words = Math.min(64, Math.ceil(targets / 32))
+  const bits = new Int32Array(comps * words)
+  const found: number[] = []
+  let steps = 0
+  const { start, edge } = g
+  for (let base = 0; base < targets; base += words * 32) {
+    bits.fill(0)
+    for (const [ic, t] of targetOf) {
+      if (t < base || t >= base + words * 32) continue
+      const bit = t - base
+      bits[local.get(ic)! * words + (bit >> 5)]! |= 1 << (bit & 31)
+    }
+    for (let x = 0; x < comps; x++) {
+      const row = x * words
+      for (let i = firstNode[x]!; i < firstNode[x + 1]!; i++) {
+        const v = sorted[i]!
+        const end = start[v + 1]!
+        for (let ei = start[v]!; ei < end; ei++) {
+          const e = edge[ei]!
+          if (++steps > budget) return { found, steps, exhausted: true }
+          if ((edges.kind[e]! & mask) === 0) continue
+          const w = edges.dst[e]!
+          if (outer[w] !== c) continue
+          const y = local.get(comp[w]!)!
+          if (y === x) continue
+          const other = y * words
+          for (let k = 0; k < words; k++) bits[row + k]! |= bits[other + k]!
+        }
+      }
+    }
+    for (const e of candidates) {
+      const t = targetOf.get(comp[edges.src[e]!]!)! - base
+      if (t < 0 || t >= words * 32) continue
+      const y = local.get(comp[edges.dst[e]!]!)!
+      if ((bits[y * words + (t >> 5)]! & (1 << (t & 31))) !== 0) {
+        found.push(e)
+        if (found.length >= want) return { found, steps, exhausted: false }
+      }
+    }
+  }
+  return { found, steps, exhausted: false }
 }

@@ -36,7 +36,7 @@
  */
 
 import { MakoError } from '../../lib/errors.js'
-import { buildCsr, EdgeList, PathFinder, PROC, RT, RW, tarjan, VIA, WR, WW } from './list-append-graph.js'
+import { buildCsr, closingEdges, EdgeList, PathFinder, PROC, RT, RW, tarjan, VIA, WR, WW } from './list-append-graph.js'
 import type { Components } from './list-append-graph.js'
 import { fmtAtom, fmtList, fmtTxn, txnName } from './list-append-explain.js'
 
@@ -256,6 +256,9 @@ const cycleHeadline: Partial<Record<ListAppendAnomalyType, string>> = {
   'process-order': 'Not strong session serializable: these transactions form a cycle once each process\'s own order is respected'
 }
 
+/** Most steps of a cycle printed in an explanation. */
+const maxPrintedSteps = 16
+
 const OK = 0
 const FAIL = 1
 const INFO = 2
@@ -391,6 +394,11 @@ class Analysis {
   /** 1 when the read is a prefix of its key's version order. */
   private readonly readCompat: number[] = []
   private readonly keyReads: number[][] = []
+  /** Per key: the longest duplicate-free read so far, its values and element ids. */
+  private readonly refValues: Array<ReadonlyArray<ListAppendValue>> = []
+  private readonly refElems: number[][] = []
+  /** Per key: the first position of its version order holding a value no live transaction appended. */
+  private readonly orderFirstBad: number[] = []
   /** Per key: the version order, as element ids. */
   private readonly order: number[][] = []
 
@@ -416,6 +424,7 @@ class Analysis {
     this.scanReads()
     this.versionOrders()
     this.readChecks()
+    this.appendOrderChecks()
     this.dataEdges()
     if (this.s.realtime) this.realtimeEdges()
     if (this.s.process) this.processEdges()
@@ -466,6 +475,8 @@ class Analysis {
       this.keyElems.push(new Map())
       this.keyAppends.push([])
       this.keyReads.push([])
+      this.refValues.push([])
+      this.refElems.push([])
     }
     return id
   }
@@ -559,8 +570,19 @@ class Analysis {
         const elems: number[] = []
         const dups: ListAppendValue[] = []
         let own = 0
+        // Reads of a key are mostly prefixes of one another: while this one
+        // agrees with the longest read so far, take its element ids from
+        // that read instead of looking each value up.
+        const refV = this.refValues[k]!
+        const refE = this.refElems[k]!
+        let agree = 0
         for (const v of raw) {
-          const e = this.element(k, v)
+          let e: number
+          if (agree < refV.length && refV[agree] === v) e = refE[agree++]!
+          else {
+            agree = -1
+            e = this.element(k, v)
+          }
           this.elemSeen[e] = 1
           if (this.elemWriter[e] === i) own++
           if (this.elemStamp[e] === r) {
@@ -569,6 +591,10 @@ class Analysis {
           }
           this.elemStamp[e] = r
           elems.push(e)
+        }
+        if (dups.length === 0 && raw.length > refV.length) {
+          this.refValues[k] = raw
+          this.refElems[k] = elems
         }
         this.readTxn.push(i)
         this.readOp.push(j)
@@ -623,7 +649,15 @@ class Analysis {
       for (const r of reads) if (longest === -1 || this.readElems[r]!.length > this.readElems[longest]!.length) longest = r
       const order = longest === -1 ? [] : this.readElems[longest]!
       this.order.push(order)
-      for (let p = 0; p < order.length; p++) this.elemPos[order[p]!] = p
+      let firstBad = order.length
+      for (let p = 0; p < order.length; p++) {
+        const e = order[p]!
+        this.elemPos[e] = p
+        const w = this.elemWriter[e]!
+        if (w === -1 || this.outcome[w] === FAIL) firstBad = Math.min(firstBad, p)
+        else if (this.outcome[w] === INFO) this.committed[w] = 1
+      }
+      this.orderFirstBad.push(firstBad)
       const bad: number[] = []
       for (const r of reads) {
         const elems = this.readElems[r]!
@@ -659,7 +693,10 @@ class Analysis {
       const elems = this.readElems[r]!
       const aborted: number[] = []
       const unknown: number[] = []
-      for (const e of elems) {
+      // A prefix of the version order before its first bad value is clean,
+      // and its info writers are already known committed.
+      const clean = this.readCompat[r] === 1 && elems.length <= this.orderFirstBad[this.readKey[r]!]!
+      if (!clean) for (const e of elems) {
         const w = this.elemWriter[e]!
         if (w === -1) unknown.push(e)
         else if (this.outcome[w] === FAIL) aborted.push(e)
@@ -698,6 +735,57 @@ class Analysis {
         }
       }
     }
+  }
+
+  /**
+   * A committed transaction's appends to one key enter the list together
+   * and in its own order, so the reads must show them as a run in that
+   * order, with any never-read ones after the read ones. (A run broken by
+   * another transaction's append is a ww cycle, G0, found later.)
+   */
+  private appendOrderChecks (): void {
+    for (let k = 0; k < this.keyNames.length; k++) {
+      const appends = this.keyAppends[k]!
+      for (let i = 0; i < appends.length;) {
+        const w = this.elemWriter[appends[i]!]!
+        let j = i + 1
+        while (j < appends.length && this.elemWriter[appends[j]!] === w) j++
+        if (j - i >= 2 && this.committed[w] === 1) this.checkRun(k, w, appends.slice(i, j))
+        i = j
+      }
+    }
+  }
+
+  private checkRun (k: number, w: number, run: number[]): void {
+    let problem: string | null = null
+    let prev = -1
+    let gone = -1
+    for (const e of run) {
+      const p = this.elemPos[e]!
+      if (p === -1) {
+        if (gone === -1) gone = e
+        continue
+      }
+      if (gone !== -1) {
+        problem = `the reads show ${fmtAtom(this.elemValue[e]!)} without ${fmtAtom(this.elemValue[gone]!)} before it (no read saw ${fmtAtom(this.elemValue[gone]!)})`
+        break
+      }
+      if (prev !== -1 && p < this.elemPos[prev]!) {
+        problem = `the reads put ${fmtAtom(this.elemValue[e]!)} before ${fmtAtom(this.elemValue[prev]!)}`
+        break
+      }
+      prev = e
+    }
+    if (problem === null) return
+    const keyName = this.keyNames[k]!
+    const longest = this.keyReads[k]!.find((r) => this.readElems[r] === this.order[k])
+    const who = longest === undefined ? [w] : [w, this.readTxn[longest]!]
+    this.report({
+      type: 'incompatible-order',
+      key: keyName,
+      txns: [...new Set(who)],
+      explanation: `Incompatible orders of key ${fmtAtom(keyName)}: ${txnName(w)} appended ${run.map((e) => fmtAtom(this.elemValue[e]!)).join(', ')} in that order, but ${problem}${longest === undefined ? '' : `: ${txnName(this.readTxn[longest]!)} read ${this.fmtRead(longest)}`}. A transaction's appends to a key enter the list together, in its order.\nLet: ${[...new Set(who)].map((t) => fmtTxn(t, this.history[t]!)).join('; ')}`
+    })
   }
 
   private addEdge (src: number, dst: number, kind: number, a: number, b: number): void {
@@ -928,8 +1016,10 @@ class Analysis {
         }
       }
       // G-single: an rw edge closed by a path of ww and wr. Edges whose
-      // ends share a ww+wr component close for certain; try those first.
+      // ends share a ww+wr component close for certain; otherwise compute
+      // which rw edges close, over the ww+wr components of this one.
       const rwIn = internalEdges(data, RW)
+      const nodesOf = this.nodesByComponent(data, txnsIn)
       for (let c = 0; c < data.count; c++) {
         const rws = rwIn[c]!
         if (txnsIn[c]! < 2 || rws.length === 0) continue
@@ -939,7 +1029,10 @@ class Analysis {
           const cw = wwr.comp[src[sure[0]!]!]!
           cycle = search(sure.filter((e) => wwr.comp[src[e]!] === cw), WW | WR | VIA, wwr, cw, 8)
         } else {
-          cycle = this.firstCycle(finder, rws, WW | WR | VIA, data, c, budget)
+          const closing = closingEdges(g, this.edges, WW | WR | VIA, wwr, data.comp, c, nodesOf.get(c)!, rws, 8, budget)
+          finder.steps += closing.steps
+          if (closing.exhausted) this.searchesExhausted++
+          cycle = search(closing.found, WW | WR | VIA, data, c, 8)
         }
         if (cycle !== null) {
           this.reportCycle(cycle)
@@ -973,20 +1066,17 @@ class Analysis {
     this.searchSteps = finder.steps
   }
 
-  /** The first cycle through one of `candidates`, within one shared budget. */
-  private firstCycle (finder: PathFinder, candidates: number[], mask: number, comps: Components, c: number, budget: number): number[] | null {
-    let remaining = budget
-    for (const e of candidates) {
-      if (remaining <= 0) {
-        this.searchesExhausted++
-        return null
-      }
-      const before = finder.steps
-      const { path } = finder.path(this.edges.dst[e]!, this.edges.src[e]!, mask, comps.comp, c, remaining)
-      remaining -= finder.steps - before
-      if (path !== null) return [e, ...path]
+  /** The nodes of each component of two or more transactions. */
+  private nodesByComponent (comps: Components, txnsIn: Int32Array): Map<number, number[]> {
+    const out = new Map<number, number[]>()
+    for (let v = 0; v < comps.comp.length; v++) {
+      const c = comps.comp[v]!
+      if (txnsIn[c]! < 2) continue
+      let list = out.get(c)
+      if (list === undefined) out.set(c, list = [])
+      list.push(v)
     }
-    return null
+    return out
   }
 
   /** Classifies a cycle (edge ids) by the kinds of its edges and reports it. */
@@ -1004,13 +1094,22 @@ class Analysis {
     }
     const type: ListAppendAnomalyType = rt > 0 ? 'realtime' : proc > 0 ? 'process-order' : rw === 0 ? (wr === 0 ? 'G0' : 'G1c') : rw === 1 ? 'G-single' : 'G2'
     const txns = steps.map((s) => s.from)
-    const chain = steps.map((s) => `${txnName(s.from)} -${s.kind}->`).join(' ') + ` ${txnName(steps[0]!.from)}`
-    const lines = steps.map((s) => `  ${txnName(s.from)} -${s.kind}-> ${txnName(s.to)}: ${s.why}`)
+    // Long cycles (a chain of appends to one key) print their ends; the
+    // whole cycle is in `cycle`.
+    const shown = steps.length <= maxPrintedSteps ? steps : [...steps.slice(0, maxPrintedSteps - 4), ...steps.slice(-4)]
+    const cut = steps.length - shown.length
+    const chainOf = (xs: ListAppendCycleStep[]): string => xs.map((s) => `${txnName(s.from)} -${s.kind}->`).join(' ')
+    const chain = cut === 0
+      ? `${chainOf(steps)} ${txnName(steps[0]!.from)}`
+      : `${chainOf(shown.slice(0, maxPrintedSteps - 4))} … ${cut} more steps … ${chainOf(shown.slice(-4))} ${txnName(steps[0]!.from)}`
+    const lines = shown.map((s) => `  ${txnName(s.from)} -${s.kind}-> ${txnName(s.to)}: ${s.why}`)
+    if (cut > 0) lines.splice(maxPrintedSteps - 4, 0, `  … ${cut} more steps …`)
+    const named = [...new Set(shown.flatMap((s) => [s.from, s.to]))]
     this.report({
       type,
       txns,
       cycle: steps,
-      explanation: `${cycleHeadline[type]!}:\n  ${chain}\n${lines.join('\n')}\nLet: ${txns.map((t) => fmtTxn(t, this.history[t]!)).join('; ')}`
+      explanation: `${cycleHeadline[type]!} (${steps.length} transactions):\n  ${chain}\n${lines.join('\n')}\nLet: ${named.map((t) => fmtTxn(t, this.history[t]!)).join('; ')}`
     })
   }
 
