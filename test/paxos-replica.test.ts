@@ -352,3 +352,20 @@ t.test('messages are validated field by field', async (t) => {
   t.throws(() => validateMessage({ ...good[0], b: [1.5, 'a'] }), { code: 'MAKO_BAD_MESSAGE' })
   t.throws(() => validateMessage(null), { code: 'MAKO_BAD_MESSAGE' })
 })
+
+t.test('slots and messages respect the byte limits', async (t) => {
+  const h = new Harness(3, { maxBatchBytes: 1000, maxMessageBytes: 2500, commandBytes: (c) => (c.op as { size: number }).size })
+  const l = h.untilLeader()
+  for (let i = 0; i < 10; i++) h.rep(l).propose({ id: `big#${i}`, op: { size: 400 } })
+  h.rep(l).propose({ id: 'huge#1', op: { size: 5000 } })
+  h.pump()
+  const slots = h.applied.get(l)!.filter((e) => e.value.k === 'batch').map((e) => cmdIds(e.value).length)
+  t.same(slots, [2, 2, 2, 2, 2, 1], 'two 400-byte commands a slot; a command over the limit goes alone')
+  for (const rd of h.readies.get(l)!) {
+    for (const o of rd.sendAfterPersist) {
+      if (o.msg.t !== 'accept') continue
+      const size = o.msg.entries.reduce((a, [, v]) => a + (v.k === 'batch' ? v.cmds.reduce((b, c) => b + (c.op as { size: number }).size, 0) : 64), 0)
+      t.ok(o.msg.entries.length === 1 || size <= 2500, `accept of ${o.msg.entries.length} entries, ${size} bytes`)
+    }
+  }
+})

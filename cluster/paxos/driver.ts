@@ -21,7 +21,7 @@ import type { Clock, TimerHandle } from '../transport/clock.js'
 import type { NodeId } from '../transport/ids.js'
 import type { RequestContext, Transport } from '../transport/types.js'
 import { validateMessage } from './codec.js'
-import { isKvOp, KvStateMachine } from './kv.js'
+import { isKvOp, kvCommandBytes, KvStateMachine } from './kv.js'
 import type { KvOp, KvResult } from './kv.js'
 import { Replica } from './replica.js'
 import type { ReplicaOptions, ReplicaStatus } from './replica.js'
@@ -42,7 +42,7 @@ export interface PaxosNodeOptions {
   random?: () => number
   /** Milliseconds per tick. Default 10 (election timeouts of 100-200 ms with the default 10 ticks). */
   tickMs?: number
-  /** Replica tuning (election and heartbeat ticks, lease, batch and pipeline limits). */
+  /** Replica tuning (election and heartbeat ticks, lease, batch and pipeline limits); `commandBytes` defaults to {@link kvCommandBytes}. */
   replica?: Omit<ReplicaOptions, 'id' | 'members' | 'random' | 'durable'>
   /** Applied slots between state machine snapshots (log compaction). Default 10,000. */
   snapshotEvery?: number
@@ -164,7 +164,9 @@ export class PaxosNode extends EventEmitter {
   static start (options: PaxosNodeOptions): PaxosNode {
     const random = options.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32)
     const durable = options.storage.recovered()
-    const replica = new Replica({ ...options.replica, id: options.transport.nodeId, members: options.members, random, durable })
+    const replica = new Replica({
+      commandBytes: kvCommandBytes, ...options.replica, id: options.transport.nodeId, members: options.members, random, durable
+    })
     const node = new PaxosNode(options, replica)
     node.#lastSnapshot = durable.snapshot?.index ?? 0
     options.transport.onMessage((from, payload) => { node.#onMessage(from, payload) })

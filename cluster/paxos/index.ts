@@ -19,7 +19,7 @@ export type {
 } from './types.js'
 export { applyRecord, emptyDurableState, foldRecords } from './durable.js'
 export { decodeRecord, encodeRecord, isValue, maxIdChars, maxMessageEntries, maxSlotCommands, validateMessage } from './codec.js'
-export { KvStateMachine, isKvOp, kvSessionWindow, maxKvSessions } from './kv.js'
+export { KvStateMachine, isKvOp, kvCommandBytes, kvSessionWindow, maxKvSessions } from './kv.js'
 export type { KvOp, KvResult } from './kv.js'
 export { PaxosStorage } from './storage.js'
 export type { PaxosStorageOptions, PaxosStorageStats, ReplicaStorage } from './storage.js'

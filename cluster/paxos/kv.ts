@@ -108,6 +108,18 @@ function isBytes (x: unknown): x is Uint8Array {
 }
 
 /**
+ * The size of a command carrying a {@link KvOp}, in bytes, for the
+ * replica's batch and message limits: its id, key and values, plus a
+ * little for the framing.
+ *
+ * @param cmd A command.
+ */
+export function kvCommandBytes (cmd: Command): number {
+  const op = cmd.op as Partial<Record<'k' | 'v' | 'expect', Uint8Array | null>>
+  return 24 + cmd.id.length + (op.k?.length ?? 0) + (op.v?.length ?? 0) + (op.expect?.length ?? 0)
+}
+
+/**
  * Checks that a decoded op is a well-formed {@link KvOp}.
  *
  * @param op Anything.

@@ -99,6 +99,12 @@ export interface ReplicaOptions {
   maxPendingCommands?: number
   /** Most entries in one accept or entries message. Default 32. */
   maxEntriesPerMessage?: number
+  /** Most bytes of commands in one slot (as `commandBytes` counts them); a larger command goes alone. Default 256 KiB. */
+  maxBatchBytes?: number
+  /** Most bytes of values in one accept or entries message (a larger value goes alone). Default 1 MiB. */
+  maxMessageBytes?: number
+  /** The size of a command in bytes, for the byte limits; default 64 for every command. */
+  commandBytes?: (cmd: Command) => number
   /** Most reads waiting for confirmation; more are refused with `MAKO_BUSY`. Default 100,000. */
   maxPendingReads?: number
   /** Slots kept in memory below a snapshot, to serve lagging peers without one. Default 64. */
@@ -125,6 +131,10 @@ export const defaultReplicaOptions = Object.freeze({
   maxPendingCommands: 100_000,
   /** See {@link ReplicaOptions.maxEntriesPerMessage}. */
   maxEntriesPerMessage: 32,
+  /** See {@link ReplicaOptions.maxBatchBytes}. */
+  maxBatchBytes: 256 * 1024,
+  /** See {@link ReplicaOptions.maxMessageBytes}. */
+  maxMessageBytes: 1024 * 1024,
   /** See {@link ReplicaOptions.maxPendingReads}. */
   maxPendingReads: 100_000,
   /** See {@link ReplicaOptions.keepSlots}. */
@@ -187,6 +197,7 @@ interface LeaderState {
   nextSlot: number
   inflight: Map<number, InflightSlot>
   pending: Command[]
+  pendingHead: number
   lastAck: Map<string, number>
   ackedCtx: Map<string, number>
   ctx: number
@@ -229,6 +240,8 @@ export class Replica {
   readonly quorum: number
   readonly #peers: string[]
   readonly #random: () => number
+  readonly #commandBytes: (cmd: Command) => number
+  readonly #valueBytes = new WeakMap<Value, number>()
   readonly #o: { readonly [K in keyof typeof defaultReplicaOptions]: number }
 
   // Acceptor state (durable through records).
@@ -299,6 +312,7 @@ export class Replica {
     this.quorum = Math.floor(members.length / 2) + 1
     this.#peers = members.filter((m) => m !== options.id)
     this.#random = options.random
+    this.#commandBytes = options.commandBytes ?? (() => 64)
 
     const d = options.durable ?? emptyDurableState()
     this.#promised = d.promised
@@ -412,7 +426,7 @@ export class Replica {
   propose (cmd: Command): Refusal | undefined {
     const lead = this.#lead
     if (this.#role !== 'leader' || lead === undefined) return { id: cmd.id, code: 'MAKO_NOT_LEADER', leader: this.#leader }
-    if (lead.pending.length >= this.#o.maxPendingCommands) return { id: cmd.id, code: 'MAKO_BUSY', leader: this.id }
+    if (lead.pending.length - lead.pendingHead >= this.#o.maxPendingCommands) return { id: cmd.id, code: 'MAKO_BUSY', leader: this.id }
     lead.pending.push(cmd)
     return undefined
   }
@@ -483,7 +497,7 @@ export class Replica {
     const lead = this.#lead
     return this.#persist.length > 0 || this.#send.length > 0 || this.#acceptOut.size > 0 || this.#commit > this.#applied ||
       this.#installSnapshot !== undefined || this.#reads.length > 0 || this.#refused.length > 0 || this.#events.length > 0 ||
-      (lead !== undefined && (lead.hbNow || (lead.pending.length > 0 && lead.inflight.size < this.#o.maxInflightSlots)))
+      (lead !== undefined && (lead.hbNow || (lead.pending.length > lead.pendingHead && lead.inflight.size < this.#o.maxInflightSlots)))
   }
 
   /**
@@ -497,10 +511,8 @@ export class Replica {
       if (lead.hbNow) this.#heartbeat(lead)
     }
     if (lead !== undefined) {
-      const per = this.#o.maxEntriesPerMessage
       for (const [to, entries] of this.#acceptOut) {
-        for (let i = 0; i < entries.length; i += per) {
-          const part = entries.length <= per ? entries : entries.slice(i, i + per)
+        for (const part of this.#split(entries)) {
           this.#send.push({ to, msg: { t: 'accept', ...this.#hdr(), b: lead.b, entries: part, commit: this.#commit, p1: lead.previousFinal } })
         }
       }
@@ -562,7 +574,8 @@ export class Replica {
 
   /** The leader's commands waiting for a slot plus those in flight, for backpressure. */
   get pendingCommands (): number {
-    return this.#lead?.pending.length ?? 0
+    const lead = this.#lead
+    return lead === undefined ? 0 : lead.pending.length - lead.pendingHead
   }
 
   /**
@@ -695,7 +708,7 @@ export class Replica {
     this.#lead = undefined
     this.#acceptOut.clear()
     for (const r of lead.reads) this.#refused.push({ id: r.id, code: 'MAKO_NOT_LEADER', leader: undefined })
-    for (const c of lead.pending) this.#refused.push({ id: c.id, code: 'MAKO_NOT_LEADER', leader: undefined })
+    for (let i = lead.pendingHead; i < lead.pending.length; i++) this.#refused.push({ id: (lead.pending[i] as Command).id, code: 'MAKO_NOT_LEADER', leader: undefined })
     this.#events.push({ e: 'steppedDown', epoch: lead.b })
   }
 
@@ -808,6 +821,7 @@ export class Replica {
       nextSlot: p1Max + 2,
       inflight: new Map(),
       pending: [],
+      pendingHead: 0,
       lastAck,
       ackedCtx: new Map(),
       ctx: 0,
@@ -854,12 +868,65 @@ export class Replica {
 
   #flushProposals (lead: LeaderState): void {
     const max = this.#o.maxBatchCommands
-    while (lead.pending.length > 0 && lead.inflight.size < this.#o.maxInflightSlots) {
-      const cmds = lead.pending.length <= max ? lead.pending : lead.pending.slice(0, max)
-      lead.pending = lead.pending.length <= max ? [] : lead.pending.slice(max)
+    const maxBytes = this.#o.maxBatchBytes
+    const pending = lead.pending
+    while (pending.length > lead.pendingHead && lead.inflight.size < this.#o.maxInflightSlots) {
+      // Cut the next slot at the count or byte limit (one command at least).
+      let end = lead.pendingHead
+      let bytes = 0
+      while (end < pending.length && end - lead.pendingHead < max) {
+        const size = this.#commandBytes(pending[end] as Command)
+        if (end > lead.pendingHead && bytes + size > maxBytes) break
+        bytes += size
+        end++
+      }
+      const cmds = lead.pendingHead === 0 && end === pending.length ? pending : pending.slice(lead.pendingHead, end)
+      lead.pendingHead = end
       const slot = lead.nextSlot++
-      this.#proposeSlot(lead, slot, { k: 'batch', id: `b${lead.b[0]}.${lead.b[1]}.${slot}`, cmds })
+      const value: Value = { k: 'batch', id: `b${lead.b[0]}.${lead.b[1]}.${slot}`, cmds }
+      this.#valueBytes.set(value, bytes)
+      this.#proposeSlot(lead, slot, value)
     }
+    if (lead.pendingHead === pending.length) {
+      lead.pending = []
+      lead.pendingHead = 0
+    } else if (lead.pendingHead > 4096 && lead.pendingHead * 2 > pending.length) {
+      lead.pending = pending.slice(lead.pendingHead)
+      lead.pendingHead = 0
+    }
+  }
+
+  /** A value's size in bytes for the message limits (commands as `commandBytes` counts them). */
+  #sizeOf (value: Value): number {
+    if (value.k !== 'batch') return 64
+    let size = this.#valueBytes.get(value)
+    if (size === undefined) {
+      size = 0
+      for (const c of value.cmds) size += this.#commandBytes(c)
+      this.#valueBytes.set(value, size)
+    }
+    return size
+  }
+
+  /** Splits entries into runs within the count and byte limits of one message. */
+  #split (entries: SlotValue[]): SlotValue[][] {
+    const per = this.#o.maxEntriesPerMessage
+    const maxBytes = this.#o.maxMessageBytes
+    const out: SlotValue[][] = []
+    let run: SlotValue[] = []
+    let bytes = 0
+    for (const e of entries) {
+      const size = this.#sizeOf(e[1])
+      if (run.length > 0 && (run.length >= per || bytes + size > maxBytes)) {
+        out.push(run)
+        run = []
+        bytes = 0
+      }
+      run.push(e)
+      bytes += size
+    }
+    if (run.length > 0) out.push(run)
+    return out
   }
 
   #onAccept (m: AcceptMsg): void {
@@ -1086,9 +1153,12 @@ export class Replica {
       return
     }
     const entries: SlotValue[] = []
+    let bytes = 0
     for (let slot = m.next; slot <= this.#commit && entries.length < this.#o.maxEntriesPerMessage; slot++) {
       const s = this.#log.get(slot)
       if (s === undefined || !s.chosen) break
+      bytes += this.#sizeOf(s.value)
+      if (entries.length > 0 && bytes > this.#o.maxMessageBytes) break
       entries.push([slot, s.value])
     }
     if (entries.length > 0) this.#out(m.from, { t: 'entries', ...this.#hdr(), entries, commit: this.#commit })

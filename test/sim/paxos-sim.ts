@@ -25,7 +25,7 @@
 
 import { SeededRandom } from '../../cluster/sim/random.js'
 import { Replica } from '../../cluster/paxos/replica.js'
-import { KvStateMachine } from '../../cluster/paxos/kv.js'
+import { KvStateMachine, kvCommandBytes } from '../../cluster/paxos/kv.js'
 import type { KvOp } from '../../cluster/paxos/kv.js'
 import { applyRecord, emptyDurableState } from '../../cluster/paxos/durable.js'
 import { ballotString } from '../../cluster/paxos/ballot.js'
@@ -270,6 +270,9 @@ export function runPaxosSim (options: PaxosSimOptions): PaxosSimResult {
       maxInflightSlots: 8,
       maxBatchCommands: 4,
       maxEntriesPerMessage: 8,
+      maxBatchBytes: 120,
+      maxMessageBytes: 200,
+      commandBytes: kvCommandBytes,
       durable: node.durable
     })
     note(`boot ${node.id}#${node.inc}${wipe ? ' (empty disk)' : ''}`)
