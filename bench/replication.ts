@@ -5,7 +5,8 @@
  * against a three-member etcd cluster on loopback (Debian's etcd-server 3.4,
  * `--unsafe-no-fsync` for the off rows) driven by the `etcd3` npm client,
  * in the same run. Each client writes a 16-byte key and a 100-byte value
- * and waits for the answer before its next write. Medians of the passes.
+ * and waits for the answer before its next write. Both systems run side by
+ * side and passes alternate between them; medians of the passes.
  *
  * Run: `node dist/bench/replication.js [--quick] [--passes N] [--seconds S] [--only mako|etcd]`.
  * Writes bench/results/replication.json.
@@ -85,48 +86,77 @@ async function measure (clients: number, put: (client: number, i: number) => Pro
   return { opsPerSec: (n * 1000) / elapsed, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99) }
 }
 
-async function benchMako (fsync: boolean): Promise<Row[]> {
+/** A running system under test: a put, and a way to stop it. */
+interface Contender {
+  put: (client: number, i: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+async function startMako (fsync: boolean): Promise<Contender> {
   const dir = mkdtempSync(join(tmpdir(), 'mako-bench-repl-'))
   const secret = 'replication-benchmark-secret-0123456789'
   const cluster = await ProcessCluster.start({ size: 3, dir, sync: fsync, secret, cluster: 'bench', snapshotEvery: 50_000 })
   const transport = new WsTransport({ nodeId: 'bench-client', clusterId: 'bench', secret, limits: { reconnectBaseDelay: 20, reconnectMaxDelay: 200 } })
-  try {
-    for (const id of cluster.ids) transport.connect(id, cluster.urls[id]!)
-    const clients = Array.from({ length: 256 }, (_, c) => new PaxosClient({ transport, replicas: cluster.ids, clientId: `b${c}`, timeout: 60_000 }))
-    await clients[0]!.submit({ t: 'put', k: keyOf(0), v: value })
-    for (const cl of clients) await cl.submit({ t: 'put', k: keyOf(1), v: value })
-    const rows: Row[] = []
-    for (const n of clientCounts) {
-      const runs = []
-      for (let p = 0; p < passes; p++) runs.push(await measure(n, async (c, i) => { await clients[c]!.submit({ t: 'put', k: keyOf(i), v: value }) }))
-      rows.push(summarize('mako', fsync, n, runs))
-      process.stderr.write(`mako fsync=${String(fsync)} clients=${n}: ${formatRate(rows.at(-1)!.opsPerSec)}/s p50 ${rows.at(-1)!.p50Ms.toFixed(2)} ms\n`)
-    }
-    return rows
-  } finally {
+  const stop = async (): Promise<void> => {
     await transport.close()
     await cluster.stop()
     rmSync(dir, { recursive: true, force: true })
   }
+  try {
+    for (const id of cluster.ids) transport.connect(id, cluster.urls[id]!)
+    const clients = Array.from({ length: 256 }, (_, c) => new PaxosClient({ transport, replicas: cluster.ids, clientId: `b${c}`, timeout: 60_000 }))
+    await clients[0]!.submit({ t: 'put', k: keyOf(0), v: value })
+    await Promise.all(clients.map(async (cl) => { await cl.submit({ t: 'put', k: keyOf(1), v: value }) }))
+    return { put: async (c, i) => { await clients[c]!.submit({ t: 'put', k: keyOf(i), v: value }) }, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }
 
-async function benchEtcd (fsync: boolean): Promise<Row[]> {
+async function startEtcd (fsync: boolean): Promise<Contender> {
   const cluster = await EtcdCluster.start({ fsync })
   const client = new Etcd3({ hosts: cluster.endpoints })
+  const stop = async (): Promise<void> => {
+    client.close()
+    await cluster.stop()
+  }
   try {
     const buf = Buffer.from(value)
     await client.put('warm').value(buf)
-    const rows: Row[] = []
-    for (const n of clientCounts) {
-      const runs = []
-      for (let p = 0; p < passes; p++) runs.push(await measure(n, async (_c, i) => { await client.put(Buffer.from(keyOf(i))).value(buf) }))
-      rows.push(summarize('etcd', fsync, n, runs))
-      process.stderr.write(`etcd fsync=${String(fsync)} clients=${n}: ${formatRate(rows.at(-1)!.opsPerSec)}/s p50 ${rows.at(-1)!.p50Ms.toFixed(2)} ms\n`)
+    return { put: async (_c, i) => { await client.put(Buffer.from(keyOf(i))).value(buf) }, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/**
+ * Both systems run side by side, and each pass measures one, then the
+ * other, at each client count: a shared machine's load changes over
+ * minutes, so interleaving keeps the comparison fair.
+ */
+async function benchBoth (fsync: boolean): Promise<Row[]> {
+  const names = (['mako', 'etcd'] as const).filter((n) => only === undefined || only === n)
+  const running = new Map<'mako' | 'etcd', Contender>()
+  try {
+    for (const n of names) running.set(n, n === 'mako' ? await startMako(fsync) : await startEtcd(fsync))
+    const runs = new Map<string, Array<{ opsPerSec: number, p50Ms: number, p99Ms: number }>>()
+    for (const clients of clientCounts) {
+      for (let p = 0; p < passes; p++) {
+        for (const n of names) {
+          const r = await measure(clients, running.get(n)!.put)
+          const key = `${n} ${clients}`
+          runs.set(key, [...(runs.get(key) ?? []), r])
+          process.stderr.write(`${n} fsync=${String(fsync)} clients=${clients} pass ${p + 1}: ${formatRate(r.opsPerSec)}/s p50 ${r.p50Ms.toFixed(2)} ms\n`)
+        }
+      }
     }
+    const rows: Row[] = []
+    for (const n of names) for (const clients of clientCounts) rows.push(summarize(n, fsync, clients, runs.get(`${n} ${clients}`) ?? []))
     return rows
   } finally {
-    client.close()
-    await cluster.stop()
+    for (const c of running.values()) await c.stop()
   }
 }
 
@@ -144,10 +174,7 @@ function summarize (system: 'mako' | 'etcd', fsync: boolean, clients: number, ru
 
 async function main (): Promise<void> {
   const rows: Row[] = []
-  for (const fsync of [true, false]) {
-    if (only === undefined || only === 'mako') rows.push(...await benchMako(fsync))
-    if (only === undefined || only === 'etcd') rows.push(...await benchEtcd(fsync))
-  }
+  for (const fsync of [true, false]) rows.push(...await benchBoth(fsync))
   const table = markdownTable(
     ['system', 'fsync', 'clients', 'commits/s', 'p50 ms', 'p99 ms', 'vs etcd commits/s', 'vs etcd p50'],
     rows.map((r) => {
