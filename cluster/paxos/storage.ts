@@ -19,7 +19,6 @@
 
 import { MakoError } from '../../lib/errors.js'
 import { FileLog } from '../../adapters/disk/log.js'
-import type { FileLogOptions } from '../../adapters/disk/log.js'
 import { decodeRecord, encodeRecord } from './codec.js'
 import { applyRecord, emptyDurableState } from './durable.js'
 import type { DurableState, PersistRecord } from './types.js'
@@ -40,8 +39,6 @@ export interface PaxosStorageOptions {
   sync?: boolean
   /** Segment size of the log; default 8 MiB, so compaction frees space early. */
   segmentBytesMax?: number
-  /** Passed to the log (a test file system, say). */
-  log?: FileLogOptions
 }
 
 /** Counters of a {@link PaxosStorage}. */
@@ -80,7 +77,7 @@ export class PaxosStorage implements ReplicaStorage {
    * @param options Sync and log options.
    */
   static async open (dir: string, options: PaxosStorageOptions = {}): Promise<PaxosStorage> {
-    const log = await FileLog.open(dir, { segmentBytesMax: options.segmentBytesMax ?? 8 * 1024 * 1024, ...options.log })
+    const log = await FileLog.open(dir, { segmentBytesMax: options.segmentBytesMax ?? 8 * 1024 * 1024 })
     const state = emptyDurableState()
     for await (const rec of log.read(log.firstSeq)) applyRecord(state, decodeRecord(rec.payload))
     return new PaxosStorage(log, state, options.sync ?? true)
