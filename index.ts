@@ -32,3 +32,11 @@ export * as transport from './cluster/transport/index.js'
  * under: one seed replays a whole run.
  */
 export * as sim from './cluster/sim/index.js'
+/**
+ * Multi-Paxos replication of one shard: the replica as a pure state
+ * machine, its driver on the transport and the write-ahead log, the
+ * replicated key-value state machine and its client.
+ */
+export * as paxos from './cluster/paxos/index.js'
+/** History checkers: linearizability (Wing-Gong) and list-append (Elle-style). */
+export * as check from './cluster/check/index.js'
