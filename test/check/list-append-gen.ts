@@ -179,13 +179,18 @@ export const mutations: Record<string, Mutation> = {
   /** A writer whose append was read is marked failed: G1a. */
   abortSeenWriter (src, rng) {
     const h = cloneHistory(src)
-    const seen = new Map<string | number, Set<string | number>>()
+    // Who read each value: a writer's reads of its own appends do not
+    // count, since a failed transaction's reads are ignored.
+    const readers = new Map<string, Set<number>>()
     for (const r of okReads(h)) for (const v of r.list) {
-      let s = seen.get(r.key)
-      if (s === undefined) seen.set(r.key, s = new Set())
-      s.add(v)
+      const id = `${String(r.key)}|${String(v)}`
+      let s = readers.get(id)
+      if (s === undefined) readers.set(id, s = new Set())
+      s.add(r.txn)
     }
-    const writers = h.map((t, i) => ({ t, i })).filter(({ t }) => t.outcome === 'ok' && t.ops.some((op) => op[0] === 'append' && seen.get(op[1])?.has(op[2]) === true))
+    const seenByOthers = (i: number, op: ListAppendMicroOp): boolean =>
+      [...readers.get(`${String(op[1])}|${String(op[2])}`) ?? []].some((x) => x !== i)
+    const writers = h.map((t, i) => ({ t, i })).filter(({ t, i }) => t.outcome === 'ok' && t.ops.some((op) => op[0] === 'append' && seenByOthers(i, op)))
     if (writers.length === 0) return null
     const w = rng.pick(writers)
     w.t.outcome = 'fail'
@@ -220,7 +225,9 @@ export const mutations: Record<string, Mutation> = {
   /** A read holds one of its elements twice: duplicate-elements. */
   duplicateElement (src, rng) {
     const h = cloneHistory(src)
-    const r = shuffled(rng, okReads(h)).find((x) => x.list.length > 0)
+    // The transaction's only read of the key, and no appends of its own
+    // to it: otherwise the duplicate also contradicts those (internal).
+    const r = shuffled(rng, okReads(h)).find((x) => x.list.length > 0 && appendsOf(h[x.txn]!, x.key) === 0 && readsOf(h[x.txn]!, x.key) === 1)
     if (r === undefined) return null
     setRead(h, r, [...r.list, r.list[rng.int(r.list.length)]!])
     return { history: h, consistency: 'strict-serializable', expect: ['duplicate-elements'], exact: true, note: `T${r.txn}'s read of ${String(r.key)} holds a duplicate` }
@@ -231,8 +238,13 @@ export const mutations: Record<string, Mutation> = {
     const h = cloneHistory(src)
     const reads = okReads(h)
     const longest = longestByKey(reads)
+    const writer = (key: ListAppendMicroOp[1], v: string | number): number =>
+      h.findIndex((t) => t.ops.some((op) => op[0] === 'append' && op[1] === key && op[2] === v))
+    // Two writers' elements: swapping two of one writer's would also end
+    // the read in the middle of that writer (G1b).
     const r = shuffled(rng, reads).find((x) => x.list.length >= 2 && x.list.length < longest.get(x.key)! &&
-      appendsOf(h[x.txn]!, x.key) === 0 && readsOf(h[x.txn]!, x.key) === 1)
+      appendsOf(h[x.txn]!, x.key) === 0 && readsOf(h[x.txn]!, x.key) === 1 &&
+      writer(x.key, x.list[x.list.length - 1]!) !== writer(x.key, x.list[x.list.length - 2]!))
     if (r === undefined) return null
     const l = [...r.list]
     const n = l.length
@@ -304,7 +316,7 @@ export const mutations: Record<string, Mutation> = {
         const later = reads.filter((r) => r.txn !== w && h[r.txn]!.invoke > wt.complete && r.list.includes(op[2] as number))
         if (later.length === 0) continue
         for (const r of reads) if (r.key === op[1] && r.list.includes(op[2] as number)) setRead(h, r, r.list.filter((x) => x !== op[2]))
-        return { history: h, consistency: 'strict-serializable', expect: ['realtime', 'G0', 'G1b', 'G1c', 'G-single', 'G2', 'internal'], exact: false, note: `T${w}'s ${String(op[2])} on ${String(op[1])} removed from every read` }
+        return { history: h, consistency: 'strict-serializable', expect: ['realtime', 'G0', 'G1b', 'G1c', 'G-single', 'G2', 'internal', 'incompatible-order'], exact: false, note: `T${w}'s ${String(op[2])} on ${String(op[1])} removed from every read` }
       }
     }
     return null
