@@ -208,9 +208,8 @@ t.test('10,000 transactions', async (t) => {
 })
 
 t.test('a G-single deep inside a large component is still classified exactly', async (t) => {
-  // Without key rotation every transaction ends up in one component; the
-  // planted rw edge is closed by a long ww/wr path, which a search from
-  // each rw edge in turn would run out of budget finding.
+  // Without key rotation most transactions end up in one component, and
+  // the planted rw edge is closed only by a long ww/wr path through it.
   const seed = (baseSeed + 4000) >>> 0
   const h = generateHistory(new Random(seed), { txns: 3000, keys: 3, processes: 8, maxAppendsPerKey: Infinity })
   const m = mutations['readSkew']!(h, new Random(seed))
@@ -218,4 +217,11 @@ t.test('a G-single deep inside a large component is still classified exactly', a
   if (m === null) return
   const res = checkListAppend(m.history, { consistency: 'serializable' })
   t.strictSame(res.anomalyTypes, ['G-single'], `seed ${seed}: ${m.note}`)
+  t.ok(res.stats.largestComponent > 100, `${res.stats.largestComponent} transactions in the component`)
+  // With no budget for the G-single search the component is still
+  // reported, from the unrestricted search through an rw edge.
+  const starved = checkListAppend(m.history, { consistency: 'serializable', maxCycleSearchSteps: 1 })
+  t.equal(starved.valid, false, `seed ${seed}`)
+  t.ok(starved.stats.searchesExhausted >= 1)
+  t.ok(starved.anomalyTypes.length === 1 && ['G-single', 'G2'].includes(starved.anomalyTypes[0]!), `found ${starved.anomalyTypes.join(', ')}`)
 })

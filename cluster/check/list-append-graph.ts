@@ -199,12 +199,11 @@ export class PathFinder {
 
   /**
    * The shortest path from `from` to `to` over edges whose kind intersects
-   * `mask`, staying inside component `c` of `comp`; its edge ids, or null
-   * when there is none or when `budget` edge inspections run out (then
-   * `exhausted` is set).
+   * `mask`, staying inside component `c` of `comp`: its edge ids, or null
+   * when there is none.
    */
-  path (from: number, to: number, mask: number, comp: Int32Array, c: number, budget: number): { path: number[] | null, exhausted: boolean } {
-    if (from === to) return { path: [], exhausted: false }
+  path (from: number, to: number, mask: number, comp: Int32Array, c: number): number[] | null {
+    if (from === to) return []
     const stamp = ++this.stamp
     const { seen, via, queue } = this
     const { start, edge } = this.g
@@ -212,25 +211,20 @@ export class PathFinder {
     const dst = this.edges.dst
     let head = 0
     let tail = 0
-    let spent = 0
     queue[tail++] = from
     seen[from] = stamp
     while (head < tail) {
       const v = queue[head++]!
       const end = start[v + 1]!
+      this.steps += end - start[v]!
       for (let ei = start[v]!; ei < end; ei++) {
         const e = edge[ei]!
-        if (++spent > budget) {
-          this.steps += spent
-          return { path: null, exhausted: true }
-        }
         if ((kind[e]! & mask) === 0) continue
         const w = dst[e]!
         if (seen[w] === stamp || comp[w] !== c) continue
         seen[w] = stamp
         via[w] = e
         if (w === to) {
-          this.steps += spent
           const path: number[] = []
           let x = to
           while (x !== from) {
@@ -238,13 +232,12 @@ export class PathFinder {
             path.push(pe)
             x = this.edges.src[pe]!
           }
-          return { path: path.reverse(), exhausted: false }
+          return path.reverse()
         }
         queue[tail++] = w
       }
     }
-    this.steps += spent
-    return { path: null, exhausted: false }
+    return null
   }
 }
 

@@ -1041,26 +1041,25 @@ class Analysis {
     const lower = new Uint8Array(data.count)
     const budget = this.s.maxCycleSearchSteps
     // The shortest of the cycles through the first `tries` candidate edges
-    // (each a path back from the edge's end to its start).
+    // (each a path back from the edge's end to its start). Every candidate
+    // here lies on a cycle within the component, so each search succeeds;
+    // each costs O(edges of the component).
     const search = (candidates: number[], mask: number, comps: Components, c: number, tries: number): number[] | null => {
       let best: number[] | null = null
-      let remaining = Infinity
-      for (let i = 0; i < candidates.length && i < tries && remaining > 0; i++) {
+      for (let i = 0; i < candidates.length && i < tries; i++) {
         const e = candidates[i]!
-        const before = finder.steps
-        const { path, exhausted } = finder.path(dst[e]!, src[e]!, mask, comps.comp, c, remaining)
-        remaining -= finder.steps - before
-        if (exhausted) this.searchesExhausted++
+        const path = finder.path(dst[e]!, src[e]!, mask, comps.comp, c)
         if (path !== null && (best === null || path.length + 1 < best.length)) best = [e, ...path]
       }
       return best
     }
-    const internalEdges = (comps: Components, want: number, filter?: (e: number) => boolean): number[][] => {
+    // The edges of the given kinds with both ends in one component, by component.
+    const internalEdges = (comps: Components, want: number): number[][] => {
       const byComp: number[][] = Array.from({ length: comps.count }, () => [])
       for (let e = 0; e < m; e++) {
         if ((kind[e]! & want) === 0) continue
         const c = comps.comp[src[e]!]!
-        if (c === comps.comp[dst[e]!] && (filter === undefined || filter(e))) byComp[c]!.push(e)
+        if (c === comps.comp[dst[e]!]) byComp[c]!.push(e)
       }
       return byComp
     }
@@ -1111,8 +1110,10 @@ class Analysis {
           this.reportCycle(cycle)
           continue
         }
-        // G2: any cycle through an rw edge; reported only where no cycle of
-        // a lower class was, since such a component has these as well.
+        // G2: the shortest cycle through an rw edge, for a component with no
+        // cycle of a lower class (one that has one is reported for that).
+        // Should the G-single search have run out of budget, this cycle may
+        // have a single rw edge; it is then reported as G-single.
         if (lower[c] === 1) continue
         cycle = search(rws, DATA, data, c, 8)
         if (cycle !== null) this.reportCycle(cycle)
