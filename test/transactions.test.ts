@@ -328,3 +328,27 @@ t.test('bank: 1,000 concurrent transfers between 100 accounts (with a location)'
   await bank(t, db, new Random(seed + 2))
   await db.close()
 })
+
+t.test('reads come from the snapshot of the first read, whatever is written after it', async (t) => {
+  const db = new MakoLevel({ leafSize: 4, branchSize: 4 })
+  await db.batch(Array.from({ length: 50 }, (_, i) => ({ type: 'put' as const, key: `k${String(i).padStart(2, '0')}`, value: 'old' })))
+  const tx = db.beginTransaction()
+  t.equal(await tx.get('k00'), 'old', 'the first read takes the snapshot')
+  // Writes after it, in place and splitting leaves: the snapshot must hold.
+  await db.batch(Array.from({ length: 50 }, (_, i) => ({ type: 'put' as const, key: `k${String(i).padStart(2, '0')}`, value: 'new' })))
+  await db.put('k00a', 'inserted')
+  await db.del('k49')
+  t.equal(await tx.get('k25'), 'old', 'a later read sees the snapshot')
+  t.equal(await tx.get('k49'), 'old', 'a key deleted since is still there for it')
+  const seen: string[] = []
+  for await (const [k, v] of tx.iterator({ gte: 'k00', lt: 'k01' })) seen.push(`${k}=${v}`)
+  t.same(seen, ['k00=old'], 'and its range reads too')
+  await t.rejects(tx.commit(), { code: 'MAKO_TRANSACTION_CONFLICT' })
+
+  // An iterator cannot outlive its transaction.
+  const tx2 = db.beginTransaction()
+  const it = tx2.iterator()
+  await it.next()
+  tx2.rollback()
+  await t.rejects(it.next(), { code: 'MAKO_TRANSACTION_NOT_OPEN' })
+})

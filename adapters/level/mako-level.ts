@@ -742,7 +742,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
    * ```
    */
   async transaction<R> (fn: (tx: Transaction<K, V>) => Promise<R> | R, options: RunTransactionOptions = {}): Promise<R> {
-    await this.#whenOpen()
+    if (this.status !== 'open') await this.#whenOpen()
     const retries = options.retries ?? 16
     for (let attempt = 0; ; attempt++) {
       const tx = new Transaction<K, V>(this.#host())
@@ -761,7 +761,15 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     }
   }
 
+  // One host per database: every transaction of it shares the same functions.
+  #hostCache: TransactionHost | null = null
+
   #host (): TransactionHost {
+    this.#hostCache ??= this.#makeHost()
+    return this.#hostCache
+  }
+
+  #makeHost (): TransactionHost {
     const db = this as MakoLevel<unknown, unknown>
     // abstract-level's own key and value checks (undocumented in its types),
     // so a transaction refuses what put() refuses, with the same errors.

@@ -140,9 +140,10 @@ export class Transaction<K = string, V = string> {
   }
 
   // The snapshot is taken at the first read, so a transaction that starts
-  // with writes reads the newest data it can.
+  // with writes reads the newest data it can. It is lazy: frozen only if
+  // the store changes while the transaction is open.
   #view (): StoreSnapshot {
-    this.#snapshot ??= this.host.store().snapshot()
+    this.#snapshot ??= this.host.store().lazySnapshot()
     return this.#snapshot
   }
 
@@ -216,6 +217,8 @@ export class Transaction<K = string, V = string> {
     let batch: Array<[Uint8Array, Uint8Array]> = []
     let b = 0
     while (emitted < limit) {
+      // The snapshot goes with the transaction: a walk cannot outlive it.
+      this.#assertOpen()
       if (b === batch.length) {
         batch = await scan.collect(256, 0, 'view', 'view') as Array<[Uint8Array, Uint8Array]>
         b = 0
@@ -258,6 +261,9 @@ export class Transaction<K = string, V = string> {
       if (conflict !== null) {
         throw new MakoError(`transaction conflict: ${conflict}`, 'MAKO_TRANSACTION_CONFLICT', { transient: true })
       }
+      // Validated: the snapshot is no longer needed, and releasing it before
+      // the writes apply spares a lazy snapshot its freeze.
+      this.#release()
       if (ops.length > 0) await this.host.commit(ops, options.sync === true)
       this.#state = 'committed'
     } catch (err) {
@@ -289,7 +295,8 @@ export class Transaction<K = string, V = string> {
     }
     for (const r of this.#ranges) {
       if (!r.family.live) return `column family ${r.family.name} was dropped`
-      if (!sameRange(r.root, r.family.tree.freeze().root, r.range)) return 'a range it read has changed'
+      // The live root: validation is synchronous, nothing changes under it.
+      if (!sameRange(r.root, r.family.tree.root, r.range)) return 'a range it read has changed'
     }
     const pending = this.host.pending()
     if (pending.length > 0 && (this.#reads.length > 0 || this.#ranges.length > 0)) {

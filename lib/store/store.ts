@@ -54,35 +54,51 @@ export type BatchOp =
  * @internal
  */
 export class StoreSnapshot {
+  // null while lazy (see Store.lazySnapshot) and after release.
   private views: Map<Family, Frozen> | null
+  private state: 'lazy' | 'frozen' | 'released'
 
   constructor (
     private readonly store: Store,
     /** The last sequence number the view includes. */
     readonly sequence: number,
-    views: Map<Family, Frozen>
+    views: Map<Family, Frozen> | null
   ) {
     this.views = views
+    this.state = views === null ? 'lazy' : 'frozen'
   }
 
   /** The frozen tree of `family` at this snapshot (empty if it was created later). */
   view (family: Family): Frozen {
-    assert(this.views !== null, 'snapshot used after release')
-    return this.views.get(family) ?? EMPTY
+    assert(this.state !== 'released', 'snapshot used after release')
+    // A lazy snapshot is frozen before any change to the store, so until
+    // then the live trees are exactly what it would have frozen.
+    if (this.state === 'lazy') return family.live ? { root: family.tree.root, size: family.tree.size } : EMPTY
+    return this.views!.get(family) ?? EMPTY
   }
 
   /** True until released. */
-  get open (): boolean { return this.views !== null }
+  get open (): boolean { return this.state !== 'released' }
 
   /** The families that existed when the snapshot was taken. */
   families (): Family[] {
-    assert(this.views !== null, 'snapshot used after release')
-    return [...this.views.keys()]
+    assert(this.state !== 'released', 'snapshot used after release')
+    return this.state === 'lazy' ? this.store.families() : [...this.views!.keys()]
+  }
+
+  /** @internal Freezes a lazy snapshot: the store is about to change. */
+  materialize (views: Map<Family, Frozen>): void {
+    if (this.state === 'lazy') {
+      this.views = views
+      this.state = 'frozen'
+    }
   }
 
   /** Drops the view, so the old versions only it held can be collected. */
   release (): void {
-    if (this.views === null) return
+    if (this.state === 'released') return
+    if (this.state === 'lazy') this.store.lazyReleased(this)
+    this.state = 'released'
     this.views = null
     this.store.snapshotClosed()
   }
@@ -99,6 +115,11 @@ export class Store {
   sequence = 0
   private readonly byName = new Map<string, Family>()
   private readonly byId = new Map<number, Family>()
+  // Lazy snapshots not yet frozen: every change to the store freezes them
+  // first (see lazySnapshot).
+  // (An array: usually empty or one long, where a Set's bookkeeping on
+  // every add and delete cost more than the search.)
+  private lazy: StoreSnapshot[] = []
   private nextFamilyId = 1
   private openSnapshots = 0
   /** The family named {@link DEFAULT_FAMILY}. */
@@ -133,6 +154,7 @@ export class Store {
    * ids stay stable across restarts; otherwise the next free id is used.
    */
   createFamily (name: string, id = this.nextFamilyId, tree = new BTree(this.treeOptions)): Family {
+    this.beforeChange()
     assert(!this.byName.has(name), `family ${name} exists`)
     const family = new Family(id, name, tree)
     this.nextFamilyId = Math.max(this.nextFamilyId, id + 1)
@@ -143,6 +165,7 @@ export class Store {
 
   /** Drops a family: its entries go when the last snapshot holding them does. */
   dropFamily (family: Family): void {
+    this.beforeChange()
     assert(family !== this.defaultFamily, 'the default family cannot be dropped')
     assert(this.byName.get(family.name) === family, 'dropping a live family')
     family.live = false
@@ -165,6 +188,7 @@ export class Store {
    * every family is live: nothing here can fail half-way.
    */
   apply (ops: readonly BatchOp[], sequence = this.sequence + 1): number {
+    this.beforeChange()
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
       switch (op.type) {
@@ -181,12 +205,14 @@ export class Store {
 
   /** One put as its own batch: the hot path of `db.put()`, with no batch array. */
   put (family: Family, key: Uint8Array, value: Uint8Array, sequence = this.sequence + 1): number {
+    this.beforeChange()
     family.tree.set(key, value)
     return this.advance(sequence)
   }
 
   /** One delete as its own batch. */
   del (family: Family, key: Uint8Array, sequence = this.sequence + 1): number {
+    this.beforeChange()
     family.tree.delete(key)
     return this.advance(sequence)
   }
@@ -202,10 +228,44 @@ export class Store {
    * tree is frozen, which is O(1).
    */
   snapshot (): StoreSnapshot {
+    this.openSnapshots++
+    return new StoreSnapshot(this, this.sequence, this.freezeAll())
+  }
+
+  /**
+   * A snapshot that freezes the trees only if the store changes while it is
+   * open: until then it reads the live trees, which hold exactly what it
+   * would have frozen. A transaction that validates and releases its
+   * snapshot before its own writes apply so costs no copy of the paths its
+   * writes touch. O(1).
+   */
+  lazySnapshot (): StoreSnapshot {
+    this.openSnapshots++
+    const snapshot = new StoreSnapshot(this, this.sequence, null)
+    this.lazy.push(snapshot)
+    return snapshot
+  }
+
+  /** @internal Called by a lazy snapshot released before it was frozen. */
+  lazyReleased (snapshot: StoreSnapshot): void {
+    const lazy = this.lazy
+    const i = lazy.lastIndexOf(snapshot)
+    if (i === lazy.length - 1) lazy.pop()
+    else if (i >= 0) lazy.splice(i, 1)
+  }
+
+  private freezeAll (): Map<Family, Frozen> {
     const views = new Map<Family, Frozen>()
     for (const family of this.byName.values()) views.set(family, family.tree.freeze())
-    this.openSnapshots++
-    return new StoreSnapshot(this, this.sequence, views)
+    return views
+  }
+
+  // Every change to the store calls this first.
+  private beforeChange (): void {
+    if (this.lazy.length === 0) return
+    const views = this.freezeAll()
+    for (const snapshot of this.lazy) snapshot.materialize(views)
+    this.lazy = []
   }
 
   /** @internal Called by a snapshot when it is released. */
