@@ -959,18 +959,31 @@ export class Replica {
     this.#maybeHeal(m.b, m.p1)
   }
 
-  #onAccepted (m: AcceptedMsg): void {
+  /**
+   * What every answer to the leader's accepts and heartbeats does first:
+   * counts the sender's commit position, ignores an answer to another
+   * ballot, steps down on a refusal that carries a higher promise, and
+   * notes when the sender last answered. Returns the leadership to credit,
+   * or undefined when nothing more is to be done with the answer.
+   */
+  #leaderAnswer (m: AcceptedMsg | HeartbeatAckMsg): LeaderState | undefined {
     this.#noteCommit(m.from, m.commit)
     const lead = this.#lead
-    if (lead === undefined || !sameBallot(m.b, lead.b)) return
+    if (lead === undefined || !sameBallot(m.b, lead.b)) return undefined
     if (!m.ok) {
       if (compareBallots(m.promised, lead.b) > 0) {
         if (m.promised[0] > this.#maxRound) this.#maxRound = m.promised[0]
         this.#becomeFollower(undefined)
       }
-      return
+      return undefined
     }
     lead.lastAck.set(m.from, this.#now)
+    return lead
+  }
+
+  #onAccepted (m: AcceptedMsg): void {
+    const lead = this.#leaderAnswer(m)
+    if (lead === undefined) return
     let any = false
     for (const slot of m.slots) {
       const inf = lead.inflight.get(slot)
@@ -1082,17 +1095,8 @@ export class Replica {
   }
 
   #onHeartbeatAck (m: HeartbeatAckMsg): void {
-    this.#noteCommit(m.from, m.commit)
-    const lead = this.#lead
-    if (lead === undefined || !sameBallot(m.b, lead.b)) return
-    if (!m.ok) {
-      if (compareBallots(m.promised, lead.b) > 0) {
-        if (m.promised[0] > this.#maxRound) this.#maxRound = m.promised[0]
-        this.#becomeFollower(undefined)
-      }
-      return
-    }
-    lead.lastAck.set(m.from, this.#now)
+    const lead = this.#leaderAnswer(m)
+    if (lead === undefined) return
     if (m.ctx > (lead.ackedCtx.get(m.from) ?? 0)) {
       lead.ackedCtx.set(m.from, m.ctx)
       // The highest round a quorum (counting the leader) has acknowledged.
