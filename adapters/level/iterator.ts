@@ -11,7 +11,7 @@ import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'ab
 import { Cursor, compareAt, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
 import { createRequire } from 'node:module'
 import type { StoreFormat } from './encoding.js'
-import { NodeBuffer, keyOf, valueOf } from './encoding.js'
+import { NodeBuffer, formatOf, keyOf, valueOf } from './encoding.js'
 
 // abstract-level's own AbortError, so a caller sees the same code and name
 // (LEVEL_ABORTED, AbortError) from every database.
@@ -48,15 +48,17 @@ export class RangeScan {
   readonly cursor: Cursor
   readonly reverse: boolean
   private readonly signal: AbortSignal | null
+  private readonly range: RangeOptions
   // The bound at which the walk stops, and whether it is inclusive.
   private readonly end: Uint8Array | null
   private readonly endInclusive: boolean
-  // The bound the walk starts from (used to check seek targets).
+  // The bound the walk starts from.
   private readonly start: Uint8Array | null
   private readonly startInclusive: boolean
 
   constructor (root: Node, options: RangeOptions) {
     this.cursor = new Cursor(root)
+    this.range = options
     this.reverse = options.reverse === true
     this.signal = options.signal ?? null
     const lower = options.gte ?? options.gt ?? null
@@ -215,25 +217,26 @@ export class RangeScan {
    * reverse); a target outside the range ends the walk.
    */
   seek (target: Uint8Array): void {
-    if (this.outside(target)) {
+    if (!withinRange(target, this.range)) {
       this.cursor.leaf = null
       return
     }
     this.cursor.seek(target, this.reverse ? 'le' : 'ge')
   }
+}
 
-  private outside (target: Uint8Array): boolean {
-    const len = target.length
-    if (this.end !== null) {
-      const d = compareFrom(target, len, this.end, this.end.length, 0)
-      if (this.reverse ? (this.endInclusive ? d < 0 : d <= 0) : (this.endInclusive ? d > 0 : d >= 0)) return true
-    }
-    if (this.start !== null) {
-      const d = compareFrom(target, len, this.start, this.start.length, 0)
-      if (this.reverse ? (this.startInclusive ? d > 0 : d >= 0) : (this.startInclusive ? d < 0 : d <= 0)) return true
-    }
-    return false
-  }
+/**
+ * True if `key` satisfies every bound of `range` (gt, gte, lt, lte).
+ * @internal
+ */
+export function withinRange (key: Uint8Array, range: RangeOptions): boolean {
+  const { gt, gte, lt, lte } = range
+  const n = key.length
+  if (gt !== undefined && compareFrom(key, n, gt, gt.length, 0) <= 0) return false
+  if (gte !== undefined && compareFrom(key, n, gte, gte.length, 0) < 0) return false
+  if (lt !== undefined && compareFrom(key, n, lt, lt.length, 0) >= 0) return false
+  if (lte !== undefined && compareFrom(key, n, lte, lte.length, 0) > 0) return false
+  return true
 }
 
 function breathe (): Promise<void> {
@@ -251,8 +254,8 @@ export class MakoIterator extends AbstractIterator<AnyDb, Uint8Array, Uint8Array
   constructor (db: AnyDb, root: Node, options: RangeOptions) {
     super(db, options as never)
     this.scan = new RangeScan(root, options)
-    this.keyFormat = options.keyEncoding === 'view' ? 'view' : 'buffer'
-    this.valueFormat = options.valueEncoding === 'view' ? 'view' : 'buffer'
+    this.keyFormat = formatOf(options.keyEncoding)
+    this.valueFormat = formatOf(options.valueEncoding)
   }
 
   async _next (): Promise<[Uint8Array, Uint8Array] | undefined> {
@@ -292,7 +295,7 @@ export class MakoKeyIterator extends AbstractKeyIterator<AnyDb, Uint8Array> {
   constructor (db: AnyDb, root: Node, options: RangeOptions) {
     super(db, options as never)
     this.scan = new RangeScan(root, options)
-    this.keyFormat = options.keyEncoding === 'view' ? 'view' : 'buffer'
+    this.keyFormat = formatOf(options.keyEncoding)
   }
 
   async _next (): Promise<Uint8Array | undefined> {
@@ -330,7 +333,7 @@ export class MakoValueIterator extends AbstractValueIterator<AnyDb, Uint8Array, 
   constructor (db: AnyDb, root: Node, options: RangeOptions) {
     super(db, options as never)
     this.scan = new RangeScan(root, options)
-    this.valueFormat = options.valueEncoding === 'view' ? 'view' : 'buffer'
+    this.valueFormat = formatOf(options.valueEncoding)
   }
 
   async _next (): Promise<Uint8Array | undefined> {

@@ -17,9 +17,9 @@
  */
 
 import { MakoError } from '../../lib/errors.js'
-import { compareAt, compareBytes, find, foundAt, type Chunk, type Node } from '../../lib/btree/index.js'
+import { compareBytes, find, foundAt, type Chunk, type Node } from '../../lib/btree/index.js'
 import type { BatchOp, Family, Store, StoreSnapshot } from '../../lib/store/index.js'
-import { RangeScan, type RangeOptions } from './iterator.js'
+import { ENTRIES, RangeScan, withinRange, type RangeOptions } from './iterator.js'
 
 /**
  * What a transaction needs from its database: MakoLevel implements it.
@@ -205,9 +205,8 @@ export class Transaction<K = string, V = string> {
     this.#ranges.push({ family, range, root })
 
     // The transaction's own writes in the range, in walk order.
-    const inRange = new RangeScanFilter(range)
     const own = [...this.#writes.values()]
-      .filter((w) => w.family === family && inRange.has(w.key))
+      .filter((w) => w.family === family && withinRange(w.key, range))
       .sort((a, b) => compareBytes(a.key, b.key) * (range.reverse === true ? -1 : 1))
     const scan = new RangeScan(root, range)
     const limit = options.limit === undefined || options.limit < 0 ? Infinity : options.limit
@@ -220,7 +219,7 @@ export class Transaction<K = string, V = string> {
       // The snapshot goes with the transaction: a walk cannot outlive it.
       this.#assertOpen()
       if (b === batch.length) {
-        batch = await scan.collect(256, 0, 'view', 'view') as Array<[Uint8Array, Uint8Array]>
+        batch = await scan.collect(256, ENTRIES, 'view', 'view') as Array<[Uint8Array, Uint8Array]>
         b = 0
       }
       const stored = batch[b]
@@ -307,7 +306,7 @@ export class Transaction<K = string, V = string> {
           const family = op.family
           if (op.type === 'put' || op.type === 'del') {
             if (keys.has(keyString(family, op.key))) return 'a key it read is being written'
-            for (const r of this.#ranges) if (r.family === family && new RangeScanFilter(r.range).has(op.key)) return 'a range it read is being written'
+            for (const r of this.#ranges) if (r.family === family && withinRange(op.key, r.range)) return 'a range it read is being written'
           } else if (this.#reads.some((r) => r.family === family) || this.#ranges.some((r) => r.family === family)) {
             return 'a range delete or clear is being written where it read'
           }
@@ -334,20 +333,5 @@ function sameRange (a: Node, b: Node, range: RangeOptions): boolean {
     if (lx.chunks[px] !== ly.chunks[py] || lx.offs[px] !== ly.offs[py]) return false
     x.advance()
     y.advance()
-  }
-}
-
-/** Tests keys against a range's bounds. */
-class RangeScanFilter {
-  constructor (private readonly range: RangeOptions) {}
-
-  has (key: Uint8Array): boolean {
-    const { gt, gte, lt, lte } = this.range
-    const n = key.length
-    if (gt !== undefined && compareAt(key, n, gt, 0, gt.length, 0) <= 0) return false
-    if (gte !== undefined && compareAt(key, n, gte, 0, gte.length, 0) < 0) return false
-    if (lt !== undefined && compareAt(key, n, lt, 0, lt.length, 0) >= 0) return false
-    if (lte !== undefined && compareAt(key, n, lte, 0, lte.length, 0) > 0) return false
-    return true
   }
 }

@@ -279,10 +279,11 @@ export class Store {
  * @internal
  */
 export function deleteRange (tree: BTree, gte: Uint8Array, lt: Uint8Array): number {
-  // Collect first, from a frozen view, then delete: the cursor must not walk
-  // nodes that the deletes change under it.
+  // Collect first, then delete: the cursor must not walk nodes the deletes
+  // change. Collecting is synchronous, so the live root serves; freezing it
+  // would only make every delete copy its path.
   const keys: Uint8Array[] = []
-  const cursor = new Cursor(tree.freeze().root)
+  const cursor = new Cursor(tree.root)
   for (cursor.seek(gte, 'ge'); cursor.valid; cursor.next()) {
     const leaf = cursor.leaf!
     const i = cursor.pos
