@@ -26,7 +26,42 @@ import type { KvOp, KvResult } from './kv.js'
 import { Replica } from './replica.js'
 import type { ReplicaOptions, ReplicaStatus } from './replica.js'
 import type { ReplicaStorage } from './storage.js'
-import type { Outbound, Ready, ReplicaEvent } from './types.js'
+import type { CommittedEntry, Outbound, Ready, ReplicaEvent } from './types.js'
+
+/**
+ * What a {@link PaxosNode} replicates: a deterministic state machine fed
+ * the chosen slots in order. {@link KvStateMachine} is the default; the
+ * transaction shards bring their own.
+ */
+export interface StateMachine {
+  /** Last slot applied. */
+  readonly appliedIndex: number
+  /** A hash of the state, equal on replicas at the same applied index. */
+  readonly stateHash: string
+  /**
+   * Applies one chosen slot (slots come in order, each once) and returns
+   * each command's answer by command id.
+   *
+   * @param entry The chosen slot.
+   */
+  apply(entry: CommittedEntry): Map<string, unknown>
+  /** The whole state, for log compaction and lagging replicas. */
+  snapshot(): Uint8Array
+  /**
+   * Replaces the state with a snapshot.
+   *
+   * @param data What {@link StateMachine.snapshot} returned.
+   * @param index The last slot it includes.
+   */
+  restore(data: Uint8Array, index: number): void
+  /**
+   * Reads a key, for the driver's linearizable `read` requests; machines
+   * without keys leave it out and such reads are refused.
+   *
+   * @param key The key.
+   */
+  get?(key: Uint8Array): Uint8Array | undefined
+}
 
 /** Options of {@link PaxosNode.start}. */
 export interface PaxosNodeOptions {
@@ -48,6 +83,10 @@ export interface PaxosNodeOptions {
   snapshotEvery?: number
   /** Requests from clients waiting at once; more are refused with `MAKO_BUSY`. Default 100,000. */
   maxWaiting?: number
+  /** The replicated state machine; default a new {@link KvStateMachine}. */
+  machine?: StateMachine
+  /** Checks a submitted command's op; default {@link isKvOp} (with the default machine) or any op. */
+  isOp?: (op: unknown) => boolean
 }
 
 /** A request a client sends to a replica. */
@@ -99,7 +138,7 @@ export type PaxosResponse =
   }
 
 interface Waiter {
-  resolve: (r: KvResult) => void
+  resolve: (r: unknown) => void
   reject: (e: MakoError) => void
 }
 
@@ -123,7 +162,8 @@ export class PaxosNode extends EventEmitter {
   /** The pure replica (for status; do not step it from outside). */
   readonly replica: Replica
   /** The state machine (read-only use). */
-  readonly kv = new KvStateMachine()
+  readonly machine: StateMachine
+  readonly #isOp: (op: unknown) => boolean
   readonly #t: Transport
   readonly #storage: ReplicaStorage
   readonly #clock: Clock
@@ -147,6 +187,8 @@ export class PaxosNode extends EventEmitter {
   private constructor (options: PaxosNodeOptions, replica: Replica) {
     super()
     this.replica = replica
+    this.machine = options.machine ?? new KvStateMachine()
+    this.#isOp = options.isOp ?? (options.machine === undefined ? isKvOp : () => true)
     this.#t = options.transport
     this.#storage = options.storage
     this.#clock = options.clock ?? systemClock
@@ -179,7 +221,13 @@ export class PaxosNode extends EventEmitter {
 
   /** The replica's status plus the state machine's applied index and hash. */
   status (): PaxosNodeStatus {
-    return { ...this.replica.status(), applied: this.kv.appliedIndex, stateHash: this.kv.stateHash }
+    return { ...this.replica.status(), applied: this.machine.appliedIndex, stateHash: this.machine.stateHash }
+  }
+
+  /** The default key-value state machine; throws when the node runs another machine. */
+  get kv (): KvStateMachine {
+    if (!(this.machine instanceof KvStateMachine)) throw new MakoError('This replica runs another state machine', 'MAKO_INVALID_STATE')
+    return this.machine
   }
 
   /**
@@ -190,7 +238,9 @@ export class PaxosNode extends EventEmitter {
    * @param id A unique command id (`client#seq` makes retries idempotent).
    * @param op The command.
    */
-  submit (id: string, op: KvOp): Promise<KvResult> {
+  submit (id: string, op: KvOp): Promise<KvResult>
+  submit (id: string, op: unknown): Promise<unknown>
+  submit (id: string, op: unknown): Promise<unknown> {
     return this.#submit(id, op).catch((err: unknown) => {
       if (err instanceof Redirect) throw notLeader(err.leader)
       throw err
@@ -271,11 +321,12 @@ export class PaxosNode extends EventEmitter {
     try {
       switch (req.c) {
         case 'submit':
-          if (typeof req.id !== 'string' || req.id.length === 0 || req.id.length > 1024 || !isKvOp(req.op)) {
+          if (typeof req.id !== 'string' || req.id.length === 0 || req.id.length > 1024 || !this.#isOp(req.op)) {
             throw new MakoError('Bad submit request', 'MAKO_BAD_REQUEST')
           }
-          return { result: await this.#submit(req.id, req.op, ctx.signal) }
+          return { result: await this.#submit(req.id, req.op, ctx.signal) as KvResult }
         case 'read':
+          if (this.machine.get === undefined) throw new MakoError('This replica has no key reads', 'MAKO_BAD_REQUEST')
           if (!(req.key instanceof Uint8Array)) throw new MakoError('Bad read request', 'MAKO_BAD_REQUEST')
           return { value: await this.#read(req.key, ctx.signal) }
         case 'status':
@@ -289,13 +340,13 @@ export class PaxosNode extends EventEmitter {
     }
   }
 
-  #submit (id: string, op: KvOp, signal?: AbortSignal): Promise<KvResult> {
+  #submit (id: string, op: unknown, signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MakoError('Replica closed', 'MAKO_CLOSED', { transient: true }))
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
     if (this.#waiting.size >= this.#maxWaiting) return Promise.reject(new MakoError('Too many requests waiting', 'MAKO_BUSY', { transient: true }))
     const st = this.replica.status()
     if (st.role !== 'leader') return Promise.reject(new Redirect(st.leader ?? null))
-    return new Promise<KvResult>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject }
       const list = this.#waiting.get(id)
       if (list !== undefined) {
@@ -362,13 +413,13 @@ export class PaxosNode extends EventEmitter {
   }
 
   #handle (rd: Ready): void {
-    if (rd.snapshot !== undefined && rd.snapshot.index > this.kv.appliedIndex) {
-      this.kv.restore(rd.snapshot.data, rd.snapshot.index)
+    if (rd.snapshot !== undefined && rd.snapshot.index > this.machine.appliedIndex) {
+      this.machine.restore(rd.snapshot.data, rd.snapshot.index)
       this.#lastSnapshot = rd.snapshot.index
     }
     for (const e of rd.committed) {
-      if (e.slot <= this.kv.appliedIndex) continue
-      const results = this.kv.apply(e)
+      if (e.slot <= this.machine.appliedIndex) continue
+      const results = this.machine.apply(e)
       for (const [id, res] of results) {
         const list = this.#waiting.get(id)
         if (list === undefined) continue
@@ -381,7 +432,7 @@ export class PaxosNode extends EventEmitter {
       if (w === undefined) continue
       this.#reads.delete(r.id)
       // The index was applied above (reads are confirmed at or below the commit index).
-      w.resolve(this.kv.get(w.key) ?? null)
+      w.resolve(this.machine.get?.(w.key) ?? null)
     }
     for (const r of rd.refused) {
       const list = this.#waiting.get(r.id)
@@ -396,9 +447,9 @@ export class PaxosNode extends EventEmitter {
       }
     }
     for (const ev of rd.events) this.emit('event', ev satisfies ReplicaEvent)
-    if (this.kv.appliedIndex - this.#lastSnapshot >= this.#snapshotEvery) {
-      this.#lastSnapshot = this.kv.appliedIndex
-      this.replica.compact(this.kv.appliedIndex, this.kv.snapshot())
+    if (this.machine.appliedIndex - this.#lastSnapshot >= this.#snapshotEvery) {
+      this.#lastSnapshot = this.machine.appliedIndex
+      this.replica.compact(this.machine.appliedIndex, this.machine.snapshot())
     }
     this.#persistThenSend(rd)
   }
