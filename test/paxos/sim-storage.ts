@@ -18,12 +18,14 @@ const FILE = 'paxos.log'
 export class SimDiskStorage implements ReplicaStorage {
   readonly #disk: SimDisk
   readonly #state: DurableState
+  readonly #file: string
 
-  /** Reads what the disk holds (up to the first incomplete frame). */
-  constructor (disk: SimDisk) {
+  /** Reads what the disk holds (up to the first incomplete frame); `file` names the log (several replicas may share a disk). */
+  constructor (disk: SimDisk, file = FILE) {
     this.#disk = disk
+    this.#file = file
     this.#state = emptyDurableState()
-    const bytes = disk.read(FILE) ?? new Uint8Array(0)
+    const bytes = disk.read(file) ?? new Uint8Array(0)
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     let off = 0
     while (off + 4 <= bytes.length) {
@@ -45,7 +47,7 @@ export class SimDiskStorage implements ReplicaStorage {
       const frame = new Uint8Array(4 + body.length)
       new DataView(frame.buffer).setUint32(0, body.length)
       frame.set(body, 4)
-      this.#disk.append(FILE, frame)
+      this.#disk.append(this.#file, frame)
     }
     await this.#disk.sync()
   }

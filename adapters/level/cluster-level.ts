@@ -1,0 +1,252 @@
+/**
+ * MakoLevel in cluster mode: the same abstract-level 3 database, with the
+ * data in a cluster of shards. Every `put`, `del` and `batch` is a
+ * distributed transaction (speculative two-phase commit over Multi-Paxos
+ * shards); by default it resolves once it is final, replicated on a
+ * majority of every shard it touched. `get` reads the newest version at the
+ * shard leader and answers once that version is final; iterators and
+ * snapshots read one consistent cut of every shard (a vector of the shards'
+ * watermarks), in key order across shards.
+ *
+ * @module
+ */
+
+import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-level'
+import type { AbstractDatabaseOptions } from 'abstract-level'
+import { MakoError } from '../../lib/errors.js'
+import { ClusterClient, KeySpace } from '../../cluster/txn/client.js'
+import type { ClusterTransaction, Durability, TransactionRunOptions } from '../../cluster/txn/client.js'
+import type { KeyRange } from '../../cluster/txn/shard-map.js'
+import type { Mark } from '../../cluster/txn/vector.js'
+
+/** Options of a {@link ClusterLevel}. */
+export interface ClusterLevelOptions<K, V> extends AbstractDatabaseOptions<K, V> {
+  /** The cluster client (its transport, shard map and marks). */
+  client: ClusterClient
+  /** Store every key under this prefix, as a namespace inside the cluster. Default none. */
+  prefix?: Uint8Array | string
+  /**
+   * When writes resolve. `final` (default): replicated with everything they
+   * depend on. `speculative`: after two-phase commit; a failover before
+   * replication may still roll them back.
+   */
+  durability?: Durability
+}
+
+interface ReadOptions {
+  keyEncoding?: string
+  valueEncoding?: string
+  snapshot?: ClusterSnapshot | null
+}
+
+interface BatchOp {
+  type: 'put' | 'del'
+  key: Uint8Array
+  value?: Uint8Array
+}
+
+interface IteratorOptions extends KeyRange {
+  reverse?: boolean
+  limit?: number
+  keyEncoding?: string
+  valueEncoding?: string
+  snapshot?: ClusterSnapshot | null
+}
+
+const SnapshotBase = AbstractSnapshot as unknown as new (options: unknown) => AbstractSnapshot
+
+/** An explicit snapshot: one consistent cut of every shard. */
+export class ClusterSnapshot extends SnapshotBase {
+  /** The cut: every shard's mark when the snapshot was taken. */
+  readonly cut: readonly Mark[]
+
+  /** @internal */
+  constructor (cut: readonly Mark[], options: unknown) {
+    super(options)
+    this.cut = cut
+  }
+
+  /** @internal */
+  async _close (): Promise<void> {}
+}
+
+function out (v: Uint8Array, encoding: string | undefined): Uint8Array {
+  return encoding === 'buffer' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v
+}
+
+const enc = new TextEncoder()
+
+/**
+ * The cluster-mode database. See the module documentation.
+ */
+export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Array, K, V> {
+  /** The cluster client. */
+  readonly client: ClusterClient
+  readonly #space: KeySpace
+  readonly #durability: Durability
+
+  /**
+   * @param options The client, a prefix, durability, and abstract-level options.
+   */
+  constructor (options: ClusterLevelOptions<K, V>) {
+    const { client, prefix, durability, ...forward } = options
+    if (!(client instanceof ClusterClient)) throw new MakoError('ClusterLevel needs a ClusterClient', 'LEVEL_INVALID_VALUE')
+    super({
+      seek: true,
+      explicitSnapshots: true,
+      implicitSnapshots: true,
+      permanence: true,
+      has: true,
+      encodings: { buffer: true, view: true }
+    } as never, forward as never)
+    this.client = client
+    this.#space = new KeySpace(client.map, typeof prefix === 'string' ? enc.encode(prefix) : prefix)
+    this.#durability = durability ?? 'final'
+  }
+
+  /** The cut a read without a snapshot uses: the newest marks this client knows. */
+  #cut (snapshot: ClusterSnapshot | null | undefined): readonly Mark[] {
+    return snapshot?.cut ?? this.client.marks.cut()
+  }
+
+  async _get (key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
+    const v = options.snapshot != null
+      ? await this.client.getAtCut(key, options.snapshot.cut, this.#space)
+      : await this.client.get(key, { space: this.#space })
+    return v === null ? undefined : out(v, options.valueEncoding)
+  }
+
+  async _getMany (keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
+    if (options.snapshot != null) return await Promise.all(keys.map(async (k) => await this._get(k, options)))
+    // One read-only transaction: the values come from one serializable moment.
+    const values = await this.client.transaction(async (tx) => await Promise.all(keys.map(async (k) => await tx.get(k))), { space: this.#space })
+    return values.map((v) => v === null ? undefined : out(v, options.valueEncoding))
+  }
+
+  async _has (key: Uint8Array, options: ReadOptions): Promise<boolean> {
+    return (await this._get(key, options)) !== undefined
+  }
+
+  async _hasMany (keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
+    return (await this._getMany(keys, options)).map((v) => v !== undefined)
+  }
+
+  async _put (key: Uint8Array, value: Uint8Array): Promise<void> {
+    await this._batch([{ type: 'put', key, value }])
+  }
+
+  async _del (key: Uint8Array): Promise<void> {
+    await this._batch([{ type: 'del', key }])
+  }
+
+  async _batch (ops: BatchOp[]): Promise<void> {
+    await this.client.transaction(async (tx) => {
+      for (const op of ops) {
+        if (op.type === 'put') tx.put(op.key, op.value!)
+        else tx.del(op.key)
+      }
+    }, { durability: this.#durability, space: this.#space })
+  }
+
+  /**
+   * Runs `fn` as one interactive transaction across shards, retrying it
+   * whole on conflicts and rollbacks. Keys and values here are bytes.
+   *
+   * @param fn The transaction's body.
+   * @param options Durability and attempts.
+   */
+  async transaction<T>(fn: (tx: ClusterTransaction) => Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
+    return await this.client.transaction(fn, { durability: this.#durability, ...options, space: this.#space })
+  }
+
+  async _clear (options: IteratorOptions): Promise<void> {
+    // Not atomic: the keys of the range at one cut, deleted in batches.
+    const cut = this.#cut(options.snapshot)
+    let batch: Uint8Array[] = []
+    const flush = async (): Promise<void> => {
+      const keys = batch
+      batch = []
+      await this.client.transaction(async (tx) => { for (const k of keys) tx.del(k) }, { durability: this.#durability, space: this.#space })
+    }
+    for await (const [k] of this.client.rangeAtCut(rangeOf(options), cut, options.reverse === true, options.limit ?? -1, this.#space)) {
+      batch.push(k.slice())
+      if (batch.length >= 1000) await flush()
+    }
+    if (batch.length > 0) await flush()
+  }
+
+  _iterator (options: IteratorOptions): ClusterIterator<K, V> {
+    return new ClusterIterator(this, options, this.#cut(options.snapshot), this.#space)
+  }
+
+  _snapshot (options: unknown): ClusterSnapshot {
+    return new ClusterSnapshot(this.client.marks.cut(), options)
+  }
+}
+
+/** The range of iterator options; as in abstract-level, `gte` wins over `gt` and `lte` over `lt`. */
+function rangeOf (o: IteratorOptions): KeyRange {
+  const r: KeyRange = {}
+  if (o.gte != null) r.gte = o.gte
+  else if (o.gt != null) r.gt = o.gt
+  if (o.lte != null) r.lte = o.lte
+  else if (o.lt != null) r.lt = o.lt
+  return r
+}
+
+/**
+ * An iterator over one consistent cut, fetched page by page.
+ * @internal
+ */
+export class ClusterIterator<K, V> extends AbstractIterator<ClusterLevel<K, V>, Uint8Array, Uint8Array> {
+  readonly #options: IteratorOptions
+  readonly #cut: readonly Mark[]
+  readonly #space: KeySpace
+  #range: KeyRange
+  #source: AsyncGenerator<[Uint8Array, Uint8Array]> | undefined
+
+  constructor (db: ClusterLevel<K, V>, options: IteratorOptions, cut: readonly Mark[], space: KeySpace) {
+    super(db, options as never)
+    this.#options = options
+    this.#cut = cut
+    this.#space = space
+    this.#range = rangeOf(options)
+  }
+
+  #open (): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    const limit = this.#options.limit ?? -1
+    this.#source ??= this.db.client.rangeAtCut(this.#range, this.#cut, this.#options.reverse === true, limit, this.#space)
+    return this.#source
+  }
+
+  async _next (): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const r = await this.#open().next()
+    if (r.done === true) return undefined
+    const [k, v] = r.value
+    return [out(k, this.#options.keyEncoding), out(v, this.#options.valueEncoding)]
+  }
+
+  _seek (target: Uint8Array): void {
+    void this.#source?.return(undefined)
+    this.#source = undefined
+    const r = rangeOf(this.#options)
+    if (this.#options.reverse === true) {
+      const hi = r.lt ?? r.lte
+      if (hi === undefined || compare(target, hi) < 0 || (r.lte !== undefined && compare(target, hi) === 0)) { delete r.lt; r.lte = target }
+    } else {
+      const lo = r.gt ?? r.gte
+      if (lo === undefined || compare(target, lo) > 0 || (r.gte !== undefined && compare(target, lo) === 0)) { delete r.gt; r.gte = target }
+    }
+    this.#range = r
+  }
+
+  async _close (): Promise<void> {
+    await this.#source?.return(undefined)
+  }
+}
+
+function compare (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
+  return a.length - b.length
+}
