@@ -192,13 +192,11 @@ export class TxnShard {
   read (k: Uint8Array): TxnReply {
     const r = this.#refuse(undefined)
     if (r !== undefined) return r
-    // A transaction that validated here is about to install: it may already
-    // precede, in the serial order, transactions acknowledged to others.
-    // Reading the version it replaces could break real-time order, so the
-    // reader waits a moment (a transaction only locked, not validated, is
-    // ordered after this read, and the old version is the right one).
-    const owner = this.#locks.get(keyString(k))
-    if (owner !== undefined && (this.#preps.get(owner)?.pos ?? 0) !== 0) return { ok: false, code: 'MAKO_LOCKED', m: this.mark() }
+    // A key locked by a transaction in two-phase commit is about to change:
+    // that transaction may already be ordered (by its validation at another
+    // shard) before transactions acknowledged to others, so reading the
+    // version it replaces could break real-time order. The reader waits.
+    if (this.#locks.has(keyString(k))) return { ok: false, code: 'MAKO_LOCKED', m: this.mark() }
     const v = this.machine.latest(k)
     return { ok: true, v: v.value, ver: v.ver, vec: v.vec, e: this.#epoch, t: this.#clock.now(), m: this.mark() }
   }

@@ -36,7 +36,7 @@ async function runJob (job: Job): Promise<Report> {
   for (let seed = job.from; seed < job.from + job.count; seed++) {
     report.seeds++
     try {
-      const summary = sim.run(seed)
+      const summary = await sim.run(seed)
       for (const [k, v] of Object.entries(summary)) {
         report.totals[k] = (report.totals[k] ?? 0) + v
         report.maxes[k] = Math.max(report.maxes[k] ?? 0, v)

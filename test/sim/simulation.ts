@@ -14,5 +14,5 @@ export interface Simulation {
   /** Its name, for `--only`. */
   readonly name: string
   /** Runs one seed; throws (with the seed in the message) on a failure. Returns a summary to aggregate. */
-  run (seed: number): Record<string, number>
+  run (seed: number): Record<string, number> | Promise<Record<string, number>>
 }
