@@ -19,6 +19,8 @@ export type {
   TransactionOptions, TransactionIteratorOptions, CommitOptions, EncodingOptions, TransactionState
 } from './adapters/level/transaction.js'
 export type { RepairReport } from './adapters/level/durable.js'
+export { ClusterLevel, ClusterSnapshot } from './adapters/level/cluster-level.js'
+export type { ClusterLevelOptions, ClusterWriteOptions, ClusterReadOptions } from './adapters/level/cluster-level.js'
 export type { LogRepair, TornTail } from './adapters/disk/log.js'
 
 /**
@@ -40,3 +42,4 @@ export * as sim from './cluster/sim/index.js'
 export * as paxos from './cluster/paxos/index.js'
 /** History checkers: linearizability (Wing-Gong) and list-append (Elle-style). */
 export * as check from './cluster/check/index.js'
+export * as txn from './cluster/txn/index.js'

@@ -33,7 +33,27 @@ export interface ClusterLevelOptions<K, V> extends AbstractDatabaseOptions<K, V>
   durability?: Durability
 }
 
-interface ReadOptions {
+/** Options of reads in cluster mode, beside abstract-level's own. */
+export interface ClusterReadOptions {
+  /**
+   * `watermark`: the newest value that is already final at this client's
+   * cut, from any replica, without waiting (it may be a little stale).
+   * Default: the newest version at the shard leader, once it is final.
+   */
+  at?: 'watermark' | 'latest'
+}
+
+/** Options of writes in cluster mode, beside abstract-level's own. */
+export interface ClusterWriteOptions {
+  /**
+   * When the write resolves; default the database's `durability`. With
+   * `speculative`, **a leader failover before replication may still roll
+   * the write back**.
+   */
+  durability?: Durability
+}
+
+interface ReadOptions extends ClusterReadOptions {
   keyEncoding?: string
   valueEncoding?: string
   snapshot?: ClusterSnapshot | null
@@ -109,43 +129,55 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
     return snapshot?.cut ?? this.client.marks.cut()
   }
 
+  /** @internal */
   async _get (key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
-    const v = options.snapshot != null
-      ? await this.client.getAtCut(key, options.snapshot.cut, this.#space)
+    const v = options.snapshot != null || options.at === 'watermark'
+      ? await this.client.getAtCut(key, this.#cut(options.snapshot), this.#space)
       : await this.client.get(key, { space: this.#space })
     return v === null ? undefined : out(v, options.valueEncoding)
   }
 
+  /** @internal */
   async _getMany (keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
+    if (options.snapshot != null || options.at === 'watermark') {
+      const cut = this.#cut(options.snapshot)
+      return await Promise.all(keys.map(async (k) => await this._get(k, { ...options, snapshot: new ClusterSnapshot(cut, {}) })))
+    }
     if (options.snapshot != null) return await Promise.all(keys.map(async (k) => await this._get(k, options)))
     // One read-only transaction: the values come from one serializable moment.
     const values = await this.client.transaction(async (tx) => await Promise.all(keys.map(async (k) => await tx.get(k))), { space: this.#space })
     return values.map((v) => v === null ? undefined : out(v, options.valueEncoding))
   }
 
+  /** @internal */
   async _has (key: Uint8Array, options: ReadOptions): Promise<boolean> {
     return (await this._get(key, options)) !== undefined
   }
 
+  /** @internal */
   async _hasMany (keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
     return (await this._getMany(keys, options)).map((v) => v !== undefined)
   }
 
-  async _put (key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this._batch([{ type: 'put', key, value }])
+  /** @internal */
+  async _put (key: Uint8Array, value: Uint8Array, options: ClusterWriteOptions): Promise<void> {
+    await this._batch([{ type: 'put', key, value }], options)
   }
 
-  async _del (key: Uint8Array): Promise<void> {
-    await this._batch([{ type: 'del', key }])
+  /** @internal */
+  async _del (key: Uint8Array, options: ClusterWriteOptions): Promise<void> {
+    await this._batch([{ type: 'del', key }], options)
   }
 
-  async _batch (ops: BatchOp[]): Promise<void> {
+  /** @internal */
+  async _batch (ops: BatchOp[], options: ClusterWriteOptions = {}): Promise<void> {
+    // A blind batch is safe to run again after a conflict or a rollback.
     await this.client.transaction(async (tx) => {
       for (const op of ops) {
         if (op.type === 'put') tx.put(op.key, op.value!)
         else tx.del(op.key)
       }
-    }, { durability: this.#durability, space: this.#space })
+    }, { durability: options.durability ?? this.#durability, space: this.#space })
   }
 
   /**
@@ -159,6 +191,7 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
     return await this.client.transaction(fn, { durability: this.#durability, ...options, space: this.#space })
   }
 
+  /** @internal */
   async _clear (options: IteratorOptions): Promise<void> {
     // Not atomic: the keys of the range at one cut, deleted in batches.
     const cut = this.#cut(options.snapshot)
@@ -175,10 +208,12 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
     if (batch.length > 0) await flush()
   }
 
+  /** @internal */
   _iterator (options: IteratorOptions): ClusterIterator<K, V> {
     return new ClusterIterator(this, options, this.#cut(options.snapshot), this.#space)
   }
 
+  /** @internal */
   _snapshot (options: unknown): ClusterSnapshot {
     return new ClusterSnapshot(this.client.marks.cut(), options)
   }

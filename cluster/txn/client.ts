@@ -186,6 +186,7 @@ interface Waiter {
  * commit with speculative 2PC. Get one from {@link ClusterClient.begin}.
  */
 export class ClusterTransaction {
+  /** The transaction's id (client id and a counter). */
   readonly id: string
   readonly #c: ClusterClient
   readonly #space: KeySpace

@@ -168,10 +168,11 @@ export interface TxnMachineOptions {
 
 /**
  * The replicated state of one transaction shard. See the module
- * documentation. Driven by its {@link PaxosNode} (apply, snapshot,
+ * documentation. Driven by its Paxos replica's driver (apply, snapshot,
  * restore) and by the shard's leader logic (install, reads, fold).
  */
 export class TxnMachine implements StateMachine {
+  /** The shard. */
   readonly shard: number
   readonly #shards: number
   readonly #marks: () => readonly Mark[]

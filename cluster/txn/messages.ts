@@ -14,20 +14,144 @@ import type { KeyRange } from './shard-map.js'
 /** A read recorded for validation: a key and the version seen (0: the base). */
 export type ReadEntry = readonly [key: Uint8Array, ver: number]
 
-/** Every request a shard's transaction service answers. */
-export type TxnRequest =
-  | { readonly c: 'read', readonly s: number, readonly k: Uint8Array }
-  | { readonly c: 'lock', readonly s: number, readonly id: string, readonly e: number | null, readonly w: readonly Write[], readonly parts: readonly number[], readonly prim: number }
-  | { readonly c: 'validate', readonly s: number, readonly id: string, readonly e: number | null, readonly r: readonly ReadEntry[], readonly t0: number, readonly parts: readonly number[], readonly prim: number }
-  | { readonly c: 'install', readonly s: number, readonly id: string, readonly e: number, readonly vec: Vector }
-  | { readonly c: 'abort', readonly s: number, readonly id: string }
-  | { readonly c: 'commit1', readonly s: number, readonly id: string, readonly e: number | null, readonly w: readonly Write[], readonly r: readonly ReadEntry[], readonly rvec: Vector, readonly t0: number }
-  | { readonly c: 'fate', readonly s: number, readonly id: string }
-  | { readonly c: 'cutGet', readonly s: number, readonly k: Uint8Array, readonly cut: readonly Mark[] }
-  | { readonly c: 'cutRange', readonly s: number, readonly range: KeyRange, readonly cut: readonly Mark[], readonly reverse: boolean, readonly limit: number }
-  | { readonly c: 'marks' }
-  | { readonly c: 'subscribe' }
-  | { readonly c: 'status' }
+/** Reads the newest version of a key (leader only). */
+export interface ReadRequest {
+  /** The request kind. */
+  readonly c: 'read'
+  /** The shard. */
+  readonly s: number
+  /** The key. */
+  readonly k: Uint8Array
+}
+
+/** Locks a transaction's writes. */
+export interface LockRequest {
+  /** The request kind. */
+  readonly c: 'lock'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+  /** The shard epoch the coordinator saw (null at first contact). */
+  readonly e: number | null
+  /** Writes at this shard. */
+  readonly w: readonly Write[]
+  /** Every participant shard. */
+  readonly parts: readonly number[]
+  /** The primary participant (it decides in-doubt transactions). */
+  readonly prim: number
+}
+
+/** Validates a transaction's reads; a shard holding its locks gives it a position. */
+export interface ValidateRequest {
+  /** The request kind. */
+  readonly c: 'validate'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+  /** The shard epoch the coordinator saw (null at first contact). */
+  readonly e: number | null
+  /** Reads at this shard, with the versions seen. */
+  readonly r: readonly ReadEntry[]
+  /** The leader's clock at the transaction's first read here. */
+  readonly t0: number
+  /** Every participant shard. */
+  readonly parts: readonly number[]
+  /** The primary participant (it decides in-doubt transactions). */
+  readonly prim: number
+}
+
+/** Installs a prepared transaction. */
+export interface InstallRequest {
+  /** The request kind. */
+  readonly c: 'install'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+  /** The shard epoch the coordinator saw (null at first contact). */
+  readonly e: number
+  /** The transaction's vector. */
+  readonly vec: Vector
+}
+
+/** Aborts a transaction: releases its locks, fills its position. */
+export interface AbortRequest {
+  /** The request kind. */
+  readonly c: 'abort'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+}
+
+/** A transaction at one shard: lock, validate, position and install at once. */
+export interface Commit1Request {
+  /** The request kind. */
+  readonly c: 'commit1'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+  /** The shard epoch the coordinator saw (null at first contact). */
+  readonly e: number | null
+  /** Writes at this shard. */
+  readonly w: readonly Write[]
+  /** Reads at this shard, with the versions seen. */
+  readonly r: readonly ReadEntry[]
+  /** Merged vectors of everything read. */
+  readonly rvec: Vector
+  /** The leader's clock at the transaction's first read here. */
+  readonly t0: number
+}
+
+/** Asks what a shard decided for a transaction (in-doubt resolution). */
+export interface FateRequest {
+  /** The request kind. */
+  readonly c: 'fate'
+  /** The shard. */
+  readonly s: number
+  /** The transaction id. */
+  readonly id: string
+}
+
+/** Reads a key at a consistent cut. */
+export interface CutGetRequest {
+  /** The request kind. */
+  readonly c: 'cutGet'
+  /** The shard. */
+  readonly s: number
+  /** The key. */
+  readonly k: Uint8Array
+  /** The cut: marks of every shard. */
+  readonly cut: readonly Mark[]
+}
+
+/** Reads a range at a consistent cut. */
+export interface CutRangeRequest {
+  /** The request kind. */
+  readonly c: 'cutRange'
+  /** The shard. */
+  readonly s: number
+  /** The key range. */
+  readonly range: KeyRange
+  /** The cut: marks of every shard. */
+  readonly cut: readonly Mark[]
+  /** Descending order. */
+  readonly reverse: boolean
+  /** Most entries. */
+  readonly limit: number
+}
+
+/** Requests about the node: its marks, a subscription to its mark broadcasts, its status. */
+export interface NodeRequest {
+  /** The request kind. */
+  readonly c: 'marks' | 'subscribe' | 'status'
+}
+
+/** Every request a node's transaction service answers. */
+export type TxnRequest = ReadRequest | LockRequest | ValidateRequest | InstallRequest | AbortRequest | Commit1Request | FateRequest | CutGetRequest | CutRangeRequest | NodeRequest
 
 /** What a shard replica reports in `status`. */
 export interface ShardStatus {

@@ -68,8 +68,11 @@ const TOMB_MS = 30_000
  * One shard replica's transaction logic on a node.
  */
 export class TxnShard {
+  /** The shard. */
   readonly shard: number
+  /** Its Paxos replica here. */
   readonly node: PaxosNode
+  /** The replicated state. */
   readonly machine: TxnMachine
   readonly #marks: MarkTable
   readonly #clock: Clock
