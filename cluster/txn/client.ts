@@ -46,6 +46,13 @@ export type Durability = 'final' | 'speculative'
 export interface CommitOptions {
   /** When to resolve; see {@link Durability}. Default `final`. */
   durability?: Durability
+  /**
+   * `speculative` (default): Mako's speculative 2PC, locks released when
+   * the writes are installed. `classic`: 2PC over Paxos, the baseline Mako
+   * is measured against: the prepare is replicated before the vote, and
+   * locks are held until the transaction's log entry is replicated.
+   */
+  commit?: 'speculative' | 'classic'
 }
 
 /** Options of {@link ClusterClient.transaction}. */
@@ -301,7 +308,8 @@ export class ClusterTransaction {
       const s = parts[0]!
       const sr = this.#reads.get(s)
       const res = await c.router.call({
-        c: 'commit1', s, id: this.id, e: sr?.e ?? null, w: [...this.#writes.get(s)!.values()], r: sr === undefined ? [] : [...sr.reads.values()], rvec: this.#vec, t0: sr?.t0 ?? 0
+        c: 'commit1', s, id: this.id, e: sr?.e ?? null, w: [...this.#writes.get(s)!.values()], r: sr === undefined ? [] : [...sr.reads.values()], rvec: this.#vec, t0: sr?.t0 ?? 0,
+        ...(options.commit === 'classic' ? { cl: true } : {})
       }).catch((err: unknown) => err instanceof Error ? err : new Error(String(err)))
       if (res instanceof Error || !res.ok) {
         // A refusal before anything happened is a plain failure; an answer
@@ -315,13 +323,13 @@ export class ClusterTransaction {
         vec = res.vec ?? this.#vec
       }
     } else {
-      vec = await this.#twoPhase(writeShards, parts)
+      vec = await this.#twoPhase(writeShards, parts, options.commit === 'classic')
     }
     if ((options.durability ?? 'final') === 'final') await c.waitFinal(vec)
     return vec
   }
 
-  async #twoPhase (writeShards: number[], parts: number[]): Promise<Vector> {
+  async #twoPhase (writeShards: number[], parts: number[], classic: boolean): Promise<Vector> {
     const c = this.#c
     const prim = writeShards[0]!
     const epochs = new Map<number, number | null>()
@@ -333,7 +341,7 @@ export class ClusterTransaction {
     let vec = this.#vec
     // Phase 1: lock every write set.
     const locks = await Promise.allSettled(writeShards.map(async (s) => {
-      const res = await c.router.call({ c: 'lock', s, id: this.id, e: epochs.get(s) ?? null, w: [...this.#writes.get(s)!.values()], parts, prim })
+      const res = await c.router.call({ c: 'lock', s, id: this.id, e: epochs.get(s) ?? null, w: [...this.#writes.get(s)!.values()], parts, prim, ...(classic ? { cl: true } : {}) })
       if (res.ok) { locked.push(s); epochs.set(s, res.e ?? null) }
       return res
     }))

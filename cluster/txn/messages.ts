@@ -40,6 +40,8 @@ export interface LockRequest {
   readonly parts: readonly number[]
   /** The primary participant (it decides in-doubt transactions). */
   readonly prim: number
+  /** Classic 2PC for this transaction: locks held until replicated. */
+  readonly cl?: boolean
 }
 
 /** Validates a transaction's reads; a shard holding its locks gives it a position. */
@@ -104,6 +106,8 @@ export interface Commit1Request {
   readonly rvec: Vector
   /** The leader's clock at the transaction's first read here. */
   readonly t0: number
+  /** Classic 2PC for this transaction: locks held until replicated. */
+  readonly cl?: boolean
 }
 
 /** Asks what a shard decided for a transaction (in-doubt resolution). */

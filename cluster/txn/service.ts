@@ -157,7 +157,7 @@ export class TxnService {
         return shard.read(req.k)
       case 'lock':
         if (!isId(req.id) || !isEpoch(req.e) || !isWrites(req.w) || !Number.isInteger(req.prim)) return bad
-        return shard.lock(req.id, req.e, req.w, req.prim)
+        return shard.lock(req.id, req.e, req.w, req.prim, req.cl === true)
       case 'validate':
         if (!isId(req.id) || !isEpoch(req.e) || !isReads(req.r) || !Number.isFinite(req.t0)) return bad
         return await shard.validate(req.id, req.e, req.r, req.t0)
@@ -169,7 +169,7 @@ export class TxnService {
         return shard.abort(req.id)
       case 'commit1':
         if (!isId(req.id) || !isEpoch(req.e) || !isWrites(req.w) || !isReads(req.r) || !isVector(req.rvec, n) || !Number.isFinite(req.t0)) return bad
-        return await shard.commit1(req.id, req.e, req.w, req.r, req.rvec, req.t0)
+        return await shard.commit1(req.id, req.e, req.w, req.r, req.rvec, req.t0, req.cl === true)
       case 'fate':
         if (!isId(req.id)) return bad
         return shard.fate(req.id)

@@ -53,6 +53,8 @@ interface Prep {
   readonly w: readonly Write[]
   readonly prim: number
   readonly since: number
+  /** Classic 2PC for this transaction: locks held until replicated. */
+  readonly classic: boolean
   pos: number
 }
 
@@ -212,8 +214,9 @@ export class TxnShard {
    * @param e Epoch the coordinator saw (null: first contact).
    * @param w Writes here.
    * @param prim The primary participant.
+   * @param classic Classic 2PC for this transaction (also when the shard runs classic).
    */
-  lock (id: string, e: number | null, w: readonly Write[], prim: number): TxnReply {
+  lock (id: string, e: number | null, w: readonly Write[], prim: number, classic = false): TxnReply {
     const r = this.#refuse(e)
     if (r !== undefined) return r
     if (this.#tombs.get(id)?.fate === 'aborted') return { ok: false, code: 'aborted' }
@@ -224,7 +227,7 @@ export class TxnShard {
         if (owner !== undefined && owner !== id) return { ok: false, code: 'conflict', m: this.mark() }
       }
       for (const ks of keys) this.#locks.set(ks, id)
-      this.#preps.set(id, { id, keys, w, prim, since: this.#clock.now(), pos: 0 })
+      this.#preps.set(id, { id, keys, w, prim, since: this.#clock.now(), classic: classic || this.#classic, pos: 0 })
     }
     let vec: Vector = []
     for (const [k] of w) vec = mergeVectors(vec, this.machine.latest(k).vec)
@@ -263,7 +266,7 @@ export class TxnShard {
     }
     if (prep === undefined) return { ok: true, e: this.#epoch, m: this.mark() }
     prep.pos = position(this.#epoch, this.#nextSeq++)
-    if (this.#classic) {
+    if (prep.classic) {
       // Classic 2PC: the prepare is replicated before the vote is sent.
       const epoch = this.#epoch
       try {
@@ -303,7 +306,7 @@ export class TxnShard {
     this.#tombs.set(prep.id, { fate: 'installed', vec, at: this.#clock.now() })
     this.#stats.installed++
     const op: TxnOp = { t: 'txn', id: prep.id, pos: prep.pos, vec, w: prep.w }
-    if (!this.#classic) {
+    if (!prep.classic) {
       this.machine.install(rec)
       this.#unlock(prep)
       this.#append(prep.pos, op)
@@ -348,8 +351,9 @@ export class TxnShard {
    * @param r Reads with the versions seen.
    * @param rvec Merged vectors of everything read.
    * @param t0 The leader's clock at the first read.
+   * @param classic Classic 2PC for this transaction (also when the shard runs classic).
    */
-  async commit1 (id: string, e: number | null, w: readonly Write[], r: readonly ReadEntry[], rvec: Vector, t0: number): Promise<TxnReply> {
+  async commit1 (id: string, e: number | null, w: readonly Write[], r: readonly ReadEntry[], rvec: Vector, t0: number, classic = false): Promise<TxnReply> {
     const refusal = this.#refuse(e)
     if (refusal !== undefined) return refusal
     const tomb = this.#tombs.get(id)
@@ -367,7 +371,7 @@ export class TxnShard {
     const pos = position(this.#epoch, this.#nextSeq++)
     vec = withPosition(vec, this.shard, pos)
     for (const ks of keys) this.#locks.set(ks, id)
-    const prep: Prep = { id, keys, w, prim: this.shard, since: this.#clock.now(), pos }
+    const prep: Prep = { id, keys, w, prim: this.shard, since: this.#clock.now(), classic: classic || this.#classic, pos }
     this.#preps.set(id, prep)
     const res = await this.#install(prep, vec)
     return res.ok ? { ...res, pos, vec } : res
