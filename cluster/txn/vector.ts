@@ -122,7 +122,8 @@ export function positionAt (v: Vector, shard: number): number {
 }
 
 /**
- * Whether a value is a well-formed vector (for messages from the network).
+ * Whether a value is a well-formed vector (for messages from the network):
+ * pairs of a shard id and a position, sorted.
  *
  * @param x Anything.
  * @param shards The number of shards.
@@ -134,6 +135,8 @@ export function isVector (x: unknown, shards: number): x is Vector {
     const p = x[i + 1] as unknown
     if (!Number.isInteger(s) || (s as number) < 0 || (s as number) >= shards) return false
     if (!Number.isSafeInteger(p) || (p as number) <= 0) return false
+    // Sorted by shard then position (merges rely on it).
+    if (i > 0 && (x[i - 2] > (s as number) || (x[i - 2] === s && x[i - 1] >= (p as number)))) return false
   }
   return true
 }
