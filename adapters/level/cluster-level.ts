@@ -140,10 +140,13 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
   /** @internal */
   async _getMany (keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     if (options.snapshot != null || options.at === 'watermark') {
+      // One cut for every key, taken now.
       const cut = this.#cut(options.snapshot)
-      return await Promise.all(keys.map(async (k) => await this._get(k, { ...options, snapshot: new ClusterSnapshot(cut, {}) })))
+      return await Promise.all(keys.map(async (k) => {
+        const v = await this.client.getAtCut(k, cut, this.#space)
+        return v === null ? undefined : out(v, options.valueEncoding)
+      }))
     }
-    if (options.snapshot != null) return await Promise.all(keys.map(async (k) => await this._get(k, options)))
     // One read-only transaction: the values come from one serializable moment.
     const values = await this.client.transaction(async (tx) => await Promise.all(keys.map(async (k) => await tx.get(k))), { space: this.#space })
     return values.map((v) => v === null ? undefined : out(v, options.valueEncoding))
