@@ -288,6 +288,18 @@ export class ClusterTransaction {
   async commit (options: CommitOptions = {}): Promise<Vector> {
     this.#open()
     this.#done = true
+    const started = this.#c.now()
+    try {
+      const vec = await this.#commit(options)
+      this.#c.record(undefined, this.#c.now() - started)
+      return vec
+    } catch (err) {
+      this.#c.record(err instanceof MakoError ? err.code : 'error', this.#c.now() - started)
+      throw err
+    }
+  }
+
+  async #commit (options: CommitOptions): Promise<Vector> {
     const c = this.#c
     const writeShards = [...this.#writes.keys()].sort((a, b) => a - b)
     const parts = [...new Set([...writeShards, ...this.#reads.keys()])].sort((a, b) => a - b)
@@ -410,6 +422,21 @@ function refusal (res: TxnReply): MakoError {
   }
 }
 
+/** Bounds (ms, upper, inclusive) of the commit latency histogram of {@link ClientStats}. */
+export const latencyBuckets: readonly number[] = Object.freeze([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000])
+
+/** What a {@link ClusterClient} has done, for metrics. */
+export interface ClientStats {
+  /** Transactions committed. */
+  committed: number
+  /** Transactions that failed, by error code (`MAKO_TXN_CONFLICT`, `MAKO_TRANSACTION_ROLLED_BACK`, ...). */
+  aborted: Record<string, number>
+  /** Commit latency of committed transactions: counts per bucket of {@link latencyBuckets} (the last one: above every bound). */
+  latency: number[]
+  /** Sum of the commit latencies of committed transactions, ms. */
+  latencySum: number
+}
+
 /**
  * A client of a cluster: transactions, reads, and marks (watermarks) of
  * every shard, pushed by the leaders it subscribes to.
@@ -428,6 +455,7 @@ export class ClusterClient {
   readonly #random: () => number
   readonly #waiters = new Set<Waiter>()
   #seq = 0
+  readonly #stats: ClientStats = { committed: 0, aborted: {}, latency: latencyBuckets.map(() => 0).concat(0), latencySum: 0 }
   #poll: TimerHandle | undefined
   #closed = false
 
@@ -642,6 +670,37 @@ export class ClusterClient {
    */
   sleep (ms: number): Promise<void> {
     return new Promise((resolve) => { this.#clock.setTimer(ms, resolve) })
+  }
+
+  /** The client's clock, ms. @internal */
+  now (): number {
+    return this.#clock.now()
+  }
+
+  /**
+   * Counts a commit's outcome.
+   *
+   * @param code The error code, undefined when committed.
+   * @param ms How long the commit took.
+   * @internal
+   */
+  record (code: string | undefined, ms: number): void {
+    const s = this.#stats
+    if (code !== undefined) {
+      s.aborted[code] = (s.aborted[code] ?? 0) + 1
+      return
+    }
+    s.committed++
+    s.latencySum += ms
+    let i = 0
+    while (i < latencyBuckets.length && ms > latencyBuckets[i]!) i++
+    s.latency[i]!++
+  }
+
+  /** Counters of commits, aborts by reason and commit latency (a copy). */
+  stats (): ClientStats {
+    const s = this.#stats
+    return { committed: s.committed, aborted: { ...s.aborted }, latency: s.latency.slice(), latencySum: s.latencySum }
   }
 
   /** What the client waits for, for diagnostics. @internal */

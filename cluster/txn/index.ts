@@ -28,8 +28,8 @@ export { ShardRouter } from './router.js'
 export type { ShardRouterOptions } from './router.js'
 export { hostShards } from './host.js'
 export type { HostOptions, Hosted } from './host.js'
-export { ClusterClient, ClusterTransaction, KeySpace } from './client.js'
-export type { ClusterClientOptions, CommitOptions, Durability, TransactionRunOptions } from './client.js'
+export { ClusterClient, ClusterTransaction, KeySpace, latencyBuckets } from './client.js'
+export type { ClientStats, ClusterClientOptions, CommitOptions, Durability, TransactionRunOptions } from './client.js'
 export type {
   AbortRequest, Commit1Request, CutGetRequest, CutRangeRequest, FateRequest, InstallRequest, LockRequest, MarksMessage, NodeRequest,
   ReadEntry, ReadRequest, ShardStatus, TxnReply, TxnRequest, ValidateRequest
