@@ -43,3 +43,4 @@ export * as paxos from './cluster/paxos/index.js'
 /** History checkers: linearizability (Wing-Gong) and list-append (Elle-style). */
 export * as check from './cluster/check/index.js'
 export * as txn from './cluster/txn/index.js'
+export * as metrics from './cluster/metrics/index.js'

@@ -171,6 +171,8 @@ export interface ShardStatus {
   epoch: number
   /** Watermark (seq in the epoch) here. */
   watermark: number
+  /** At the leader: the last seq given to a transaction (the watermark lags it by `assigned - watermark`); elsewhere the watermark. */
+  assigned: number
   /** Paxos commit index. */
   commitIndex: number
   /** Transactions in the overlay (speculative or retained). */

@@ -138,6 +138,7 @@ export class TxnShard {
       serving: this.serving,
       epoch: m.e,
       watermark: m.w,
+      assigned: this.serving ? this.#nextSeq - 1 : m.w,
       commitIndex: st.commitIndex,
       overlay: this.machine.overlaySize,
       baseKeys: this.machine.baseSize,
