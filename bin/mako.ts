@@ -7,11 +7,15 @@
  */
 
 import { runDemo } from './demo.js'
+import { runServe } from './serve.js'
 
 const USAGE = `usage: mako <command> [options]
 
 commands:
   demo [--entries N]   a short tour of the embedded store (the default)
+  serve --config FILE --node ID [--data DIR] [--sync]
+                       run one node of a cluster until SIGINT/SIGTERM
+                       (mako serve --help for more)
   help                 this text
 `
 
@@ -28,6 +32,8 @@ async function main (argv: string[]): Promise<number> {
       await runDemo(entries === undefined ? {} : { entries })
       return 0
     }
+    case 'serve':
+      return await runServe(rest)
     case 'help':
     case '--help':
     case '-h':

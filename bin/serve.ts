@@ -1,0 +1,136 @@
+/**
+ * `mako serve`: runs one node of a cluster until SIGINT or SIGTERM.
+ *
+ * Standard output carries lines for programs: `ready <node> <url>` once the
+ * node listens, then `leader <shard> <epoch>` each time one of its replicas
+ * becomes its shard's leader. People's messages go to standard error.
+ *
+ * @module
+ * @internal
+ */
+
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { MakoError } from '../lib/errors.js'
+import { loadConfig } from '../cluster/node/config.js'
+import { ClusterNode } from '../cluster/node/node.js'
+
+/** The usage of `mako serve`. @internal */
+export const SERVE_USAGE = `usage: mako serve --config FILE --node ID [--data DIR] [--sync]
+
+Runs node ID of the cluster that FILE describes, until SIGINT or SIGTERM
+(which let work under way finish, then stop; a second signal stops at once).
+
+options:
+  --config FILE   the cluster configuration (JSON: cluster, secret, nodes, shards)
+  --node ID       which node of FILE this process is
+  --data DIR      the node's data directory (default ./data/ID); created if missing
+  --sync          fdatasync every log write before acknowledging it: survives
+                  a power loss, not only a crash of the process (slower)
+
+prints "ready ID URL" once listening and "leader SHARD EPOCH" when this node
+becomes a shard's leader; exits 2 on a bad command line or configuration,
+1 when the node cannot start or a replica fails.
+`
+
+/** Where `mako serve` writes, and the process it answers signals for. @internal */
+export interface ServeIo {
+  /** Lines for programs. */
+  stdout: NodeJS.WritableStream
+  /** Messages for people. */
+  stderr: NodeJS.WritableStream
+  /** Where SIGINT and SIGTERM arrive. */
+  signals: NodeJS.EventEmitter
+}
+
+/**
+ * Runs `mako serve` with its arguments; resolves with the exit code once
+ * the node has stopped (or failed to start).
+ *
+ * @param argv The arguments after `serve`.
+ * @param io Streams and signals; default the process's.
+ * @internal
+ */
+export async function runServe (argv: string[], io: ServeIo = { stdout: process.stdout, stderr: process.stderr, signals: process }): Promise<number> {
+  const fail = (message: string, code: number): number => {
+    io.stderr.write(`mako serve: ${message.replace(/\s*\n\s*/g, ' ')}\n`)
+    return code
+  }
+  let values: { config?: string | undefined, node?: string | undefined, data?: string | undefined, sync?: boolean | undefined, help?: boolean | undefined }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        node: { type: 'string' },
+        data: { type: 'string' },
+        sync: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (err) {
+    return fail(`${(err as Error).message} (mako serve --help for usage)`, 2)
+  }
+  if (values.help === true) {
+    io.stdout.write(SERVE_USAGE)
+    return 0
+  }
+  if (values.config === undefined) return fail('--config FILE is required (mako serve --help for usage)', 2)
+  if (values.node === undefined) return fail('--node ID is required (mako serve --help for usage)', 2)
+  const nodeId = values.node
+  let node: ClusterNode
+  try {
+    const config = await loadConfig(values.config)
+    node = await ClusterNode.start({
+      config,
+      nodeId,
+      dataDir: resolve(values.data ?? `data/${nodeId}`),
+      sync: values.sync === true
+    })
+  } catch (err) {
+    if (err instanceof MakoError) return fail(err.message, err.code === 'MAKO_INVALID_CONFIG' ? 2 : 1)
+    throw err
+  }
+  const stopped = new Promise<number>((resolveStopped) => {
+    let code = 0
+    let stopping = false
+    const stop = (why: string, exitCode: number): void => {
+      if (stopping) return
+      stopping = true
+      code = exitCode
+      io.stderr.write(`mako serve: ${nodeId} ${why}; finishing work under way\n`)
+      node.close().then(() => {
+        io.stderr.write(`mako serve: ${nodeId} stopped\n`)
+      }, (err: unknown) => {
+        io.stderr.write(`mako serve: ${nodeId} did not stop cleanly: ${(err as Error).message}\n`)
+        code = 1
+      }).finally(() => {
+        io.signals.off('SIGINT', onSignal)
+        io.signals.off('SIGTERM', onSignal)
+        resolveStopped(code)
+      })
+    }
+    const onSignal = (signal: string): void => {
+      if (stopping) {
+        // A second signal: the operator will not wait.
+        io.stderr.write(`mako serve: ${nodeId} ${signal} again, stopping at once\n`)
+        process.exit(130)
+      }
+      stop(`got ${signal}`, 0)
+    }
+    io.signals.on('SIGINT', onSignal)
+    io.signals.on('SIGTERM', onSignal)
+    node.on('leader', (shard, epoch) => { io.stdout.write(`leader ${shard} ${epoch}\n`) })
+    node.on('steppedDown', (shard) => { io.stderr.write(`mako serve: ${nodeId} no longer leads shard ${shard}\n`) })
+    node.on('replicaFailed', (shard, err) => {
+      io.stderr.write(`mako serve: ${nodeId}'s replica of shard ${shard} failed: ${err.message}\n`)
+      stop('has a failed replica', 1)
+    })
+  })
+  const hosted = [...node.hosted.shards.keys()]
+  io.stderr.write(`mako serve: node ${nodeId} of cluster ${node.config.cluster} on ${node.url}, data in ${node.dataDir}${values.sync === true ? ' (fsync on)' : ''}, replicas of shard${hosted.length === 1 ? '' : 's'} ${hosted.join(', ') || 'none'}\n`)
+  io.stdout.write(`ready ${nodeId} ${node.url}\n`)
+  return await stopped
+}
