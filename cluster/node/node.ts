@@ -25,6 +25,7 @@ import { systemClock } from '../transport/clock.js'
 import type { NodeId } from '../transport/ids.js'
 import type { Transport } from '../transport/types.js'
 import { WsTransport } from '../transport/ws-transport.js'
+import type { WsListenOptions } from '../transport/ws-transport.js'
 import type { WsLimits } from '../transport/connection.js'
 import { PaxosStorage } from '../paxos/storage.js'
 import type { ReplicaEvent } from '../paxos/types.js'
@@ -68,7 +69,7 @@ export interface ClusterNodeOptions {
    */
   sync?: boolean
   /** Where to listen instead of the host and port of the node's URL (such as `0.0.0.0` behind NAT). */
-  listen?: { host?: string, port?: number }
+  listen?: WsListenOptions
   /** Transport limits; default the transport's, with {@link clusterLinkLimits}. */
   limits?: Partial<WsLimits>
   /** Milliseconds {@link ClusterNode.close} waits for work under way. Default {@link defaultDrainMs}. */
