@@ -163,6 +163,31 @@ t.test('a graceful close of a leader under load loses nothing acknowledged', asy
   for (let w = 0; w < 4; w++) t.strictSame(lists[2 * w], lists[2 * w + 1], `worker ${w}'s lists on both shards agree`)
 })
 
+t.test('configured delays slow replication between nodes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mako-node-'))
+  const delays: Record<string, Record<string, number>> = {}
+  for (const a of ids) delays[a] = Object.fromEntries(ids.filter((b) => b !== a).map((b) => [b, 25]))
+  const config = await makeConfig({ delays })
+  const nodes: ClusterNode[] = []
+  t.teardown(async () => {
+    await Promise.all(nodes.map(async (n) => { await n.close() }))
+    rmSync(dir, { recursive: true, force: true })
+  })
+  for (const id of ids) nodes.push(await ClusterNode.start({ config, nodeId: id, dataDir: join(dir, id), sync: false }))
+  const conn = await connectClient({ config, timeout: 5000, finalTimeout: 5000 })
+  t.teardown(async () => { await conn.close() })
+  await conn.client.transaction(async (tx) => { tx.put(enc.encode('b'), enc.encode('0')) })
+  const times: number[] = []
+  for (let i = 1; i <= 3; i++) {
+    const started = performance.now()
+    await conn.client.transaction(async (tx) => { tx.put(enc.encode('b'), enc.encode(String(i))) })
+    times.push(performance.now() - started)
+  }
+  // A final write waits for the leader's accept to reach a follower and
+  // the answer to come back: two delayed hops. (The client is not delayed.)
+  t.ok(Math.min(...times) >= 50, `a final write took ${times.map((x) => x.toFixed(0)).join(', ')} ms, at least two 25 ms hops`)
+})
+
 t.test('a client with no node to reach gives up in time', async (t) => {
   const config = await makeConfig()
   const started = performance.now()
