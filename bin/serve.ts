@@ -12,7 +12,7 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MakoError } from '../lib/errors.js'
-import { loadConfig } from '../cluster/node/config.js'
+import { ConfigError, configNode, loadConfig } from '../cluster/node/config.js'
 import { ClusterNode } from '../cluster/node/node.js'
 
 /** The usage of `mako serve`. @internal */
@@ -83,6 +83,13 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
   let node: ClusterNode
   try {
     const config = await loadConfig(values.config)
+    try {
+      configNode(config, nodeId)
+    } catch (err) {
+      // The node is missing from the file: say which file.
+      if (err instanceof ConfigError) throw new ConfigError(err.field, err.problem, { file: values.config })
+      throw err
+    }
     node = await ClusterNode.start({
       config,
       nodeId,
