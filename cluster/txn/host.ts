@@ -72,6 +72,15 @@ export async function hostShards (options: HostOptions): Promise<Hosted> {
   const shards = new Map<number, TxnShard>()
   const retainMs = options.retainMs ?? 2000
   const inDoubtMs = options.inDoubtMs ?? 1000
+  try {
+    await startReplicas()
+  } catch (err) {
+    // Nothing half-started: stop what did start.
+    service.close()
+    await Promise.all([...shards.values()].map(async (s) => { await s.node.close().catch(() => {}) }))
+    throw err
+  }
+  async function startReplicas (): Promise<void> {
   for (const s of map.shards) {
     if (!s.replicas.includes(options.nodeId)) continue
     const machine = new TxnMachine({ shard: s.id, shards: map.size, marks: () => marks.all, retainMs, now: () => options.clock.now() })
@@ -100,6 +109,7 @@ export async function hostShards (options: HostOptions): Promise<Hosted> {
     })
     shards.set(s.id, shard)
     service.add(shard)
+  }
   }
   return {
     service,

@@ -169,7 +169,7 @@ export interface ShardStatus {
   serving: boolean
   /** The shard's epoch number here. */
   epoch: number
-  /** Watermark (seq in the epoch) here. */
+  /** Watermark: a seq within `epoch` (it starts again from 0 in each new epoch; compare marks, not watermarks, across failovers). */
   watermark: number
   /** At the leader: the last seq given to a transaction (the watermark lags it by `assigned - watermark`); elsewhere the watermark. */
   assigned: number
