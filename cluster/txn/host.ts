@@ -81,35 +81,35 @@ export async function hostShards (options: HostOptions): Promise<Hosted> {
     throw err
   }
   async function startReplicas (): Promise<void> {
-  for (const s of map.shards) {
-    if (!s.replicas.includes(options.nodeId)) continue
-    const machine = new TxnMachine({ shard: s.id, shards: map.size, marks: () => marks.all, retainMs, now: () => options.clock.now() })
-    const node = PaxosNode.start({
-      transport: options.channel(`p${s.id}`),
-      members: s.replicas,
-      storage: await options.storage(s.id),
-      clock: options.clock,
-      random: options.random,
-      tickMs: options.tickMs ?? 10,
-      replica: { commandBytes: txnCommandBytes, ...options.replica },
-      ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
-      machine,
-      isOp: (op) => isTxnOp(op, map.size)
-    })
-    const shard = new TxnShard({
-      shard: s.id,
-      node,
-      machine,
-      marks,
-      clock: options.clock,
-      classic: options.classic ?? false,
-      inDoubtMs,
-      maxTxnMs: Math.min(inDoubtMs, retainMs / 2),
-      askPrimary: async (prim, id) => await service.router.call({ c: 'fate', s: prim, id }, inDoubtMs)
-    })
-    shards.set(s.id, shard)
-    service.add(shard)
-  }
+    for (const s of map.shards) {
+      if (!s.replicas.includes(options.nodeId)) continue
+      const machine = new TxnMachine({ shard: s.id, shards: map.size, marks: () => marks.all, retainMs, now: () => options.clock.now() })
+      const node = PaxosNode.start({
+        transport: options.channel(`p${s.id}`),
+        members: s.replicas,
+        storage: await options.storage(s.id),
+        clock: options.clock,
+        random: options.random,
+        tickMs: options.tickMs ?? 10,
+        replica: { commandBytes: txnCommandBytes, ...options.replica },
+        ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
+        machine,
+        isOp: (op) => isTxnOp(op, map.size)
+      })
+      const shard = new TxnShard({
+        shard: s.id,
+        node,
+        machine,
+        marks,
+        clock: options.clock,
+        classic: options.classic ?? false,
+        inDoubtMs,
+        maxTxnMs: Math.min(inDoubtMs, retainMs / 2),
+        askPrimary: async (prim, id) => await service.router.call({ c: 'fate', s: prim, id }, inDoubtMs)
+      })
+      shards.set(s.id, shard)
+      service.add(shard)
+    }
   }
   return {
     service,
