@@ -15,14 +15,44 @@ import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-leve
 import type { AbstractDatabaseOptions } from 'abstract-level'
 import { MakoError } from '../../lib/errors.js'
 import { ClusterClient, KeySpace } from '../../cluster/txn/client.js'
+import { ClusterNode } from '../../cluster/node/node.js'
+import { connectRemote } from '../../cluster/node/remote.js'
+import { loadConfig, parseConfig } from '../../cluster/node/config.js'
+import type { ClusterConfig } from '../../cluster/node/config.js'
 import type { ClusterTransaction, Durability, TransactionRunOptions } from '../../cluster/txn/client.js'
 import type { KeyRange } from '../../cluster/txn/shard-map.js'
 import type { Mark } from '../../cluster/txn/vector.js'
 
-/** Options of a {@link ClusterLevel}. */
+/** An embedded peer: this process runs a node of the cluster. */
+export interface PeerOptions {
+  /** The node's id in the configuration. */
+  id: string
+  /** The cluster configuration: parsed, a path to the JSON file, or the JSON as an object. */
+  config: ClusterConfig | string | Record<string, unknown>
+  /** The node's data directory; default `data/<id>`. */
+  dataDir?: string
+  /** Where to listen instead of the configured URL's host and port. */
+  listen?: { host?: string, port?: number }
+  /** fsync the Paxos log before answering (default true). */
+  sync?: boolean
+}
+
+/**
+ * Options of a {@link ClusterLevel}: exactly one of `client` (a client you
+ * made), `connect` (node URLs and the `secret`: a remote client) or
+ * `peer` (run a node of the cluster in this process).
+ */
 export interface ClusterLevelOptions<K, V> extends AbstractDatabaseOptions<K, V> {
-  /** The cluster client (its transport, shard map and marks). */
-  client: ClusterClient
+  /** A cluster client you made and close yourself. */
+  client?: ClusterClient
+  /** URLs of nodes (`ws://host:port`): connect to the cluster as a client when opened. */
+  connect?: readonly string[] | string
+  /** The cluster's shared secret, with `connect`. */
+  secret?: string
+  /** The cluster id, with `connect`; default `mako`. */
+  cluster?: string
+  /** Run a node of the cluster in this process and use it. */
+  peer?: PeerOptions
   /** Store every key under this prefix, as a namespace inside the cluster. Default none. */
   prefix?: Uint8Array | string
   /**
@@ -100,17 +130,24 @@ const enc = new TextEncoder()
  * The cluster-mode database. See the module documentation.
  */
 export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Array, K, V> {
-  /** The cluster client. */
-  readonly client: ClusterClient
-  readonly #space: KeySpace
+  #client: ClusterClient | undefined
+  #space: KeySpace | undefined
   readonly #durability: Durability
+  readonly #prefix: Uint8Array | undefined
+  readonly #connect: (() => Promise<{ client: ClusterClient, close: () => Promise<void> }>) | undefined
+  #closeConnection: (() => Promise<void>) | undefined
+  #node: ClusterNode | undefined
 
   /**
-   * @param options The client, a prefix, durability, and abstract-level options.
+   * @param options One of a client, node URLs with the secret, or an
+   *   embedded peer; a prefix; durability; and abstract-level options.
    */
   constructor (options: ClusterLevelOptions<K, V>) {
-    const { client, prefix, durability, ...forward } = options
-    if (!(client instanceof ClusterClient)) throw new MakoError('ClusterLevel needs a ClusterClient', 'LEVEL_INVALID_VALUE')
+    const { client, connect, secret, cluster, peer, prefix, durability, ...forward } = options
+    const modes = [client, connect, peer].filter((x) => x !== undefined).length
+    if (modes !== 1) throw new MakoError('Give exactly one of client, connect (with secret) or peer', 'LEVEL_INVALID_VALUE')
+    if (client !== undefined && !(client instanceof ClusterClient)) throw new MakoError('client must be a ClusterClient', 'LEVEL_INVALID_VALUE')
+    if (connect !== undefined && (typeof secret !== 'string' || secret.length === 0)) throw new MakoError('connect needs the cluster secret', 'LEVEL_INVALID_VALUE')
     super({
       seek: true,
       explicitSnapshots: true,
@@ -119,9 +156,70 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
       has: true,
       encodings: { buffer: true, view: true }
     } as never, forward as never)
-    this.client = client
-    this.#space = new KeySpace(client.map, typeof prefix === 'string' ? enc.encode(prefix) : prefix)
+    this.#prefix = typeof prefix === 'string' ? enc.encode(prefix) : prefix
     this.#durability = durability ?? 'final'
+    if (client !== undefined) {
+      this.#setClient(client)
+    } else if (connect !== undefined) {
+      const urls = typeof connect === 'string' ? [connect] : [...connect]
+      this.#connect = async () => await connectRemote({ urls, secret: secret!, ...(cluster !== undefined ? { cluster } : {}) })
+    } else {
+      const p = peer!
+      this.#connect = async () => {
+        const config = typeof p.config === 'string' ? await loadConfig(p.config) : isParsed(p.config) ? p.config : parseConfig(p.config)
+        const node = await ClusterNode.start({
+          config,
+          nodeId: p.id,
+          dataDir: p.dataDir ?? `data/${p.id}`,
+          ...(p.listen !== undefined ? { listen: p.listen } : {}),
+          ...(p.sync !== undefined ? { sync: p.sync } : {})
+        })
+        this.#node = node
+        const service = node.hosted.service
+        const c = new ClusterClient({ transport: service.transport, map: config.map, marks: node.hosted.marks, local: async (req) => await service.answer(req), id: `${p.id}~app` })
+        return { client: c, close: async () => { c.close(); await node.close() } }
+      }
+    }
+  }
+
+  #setClient (client: ClusterClient): void {
+    this.#client = client
+    this.#space = new KeySpace(client.map, this.#prefix)
+  }
+
+  /** The cluster client (once open). */
+  get client (): ClusterClient {
+    if (this.#client === undefined) throw new MakoError('Database is not open', 'LEVEL_DATABASE_NOT_OPEN')
+    return this.#client
+  }
+
+  /** The node this database runs in its process (embedded peer), once open; else undefined. */
+  get node (): ClusterNode | undefined {
+    return this.#node
+  }
+
+  get #keys (): KeySpace {
+    if (this.#space === undefined) throw new MakoError('Database is not open', 'LEVEL_DATABASE_NOT_OPEN')
+    return this.#space
+  }
+
+  /** @internal */
+  async _open (): Promise<void> {
+    if (this.#client !== undefined || this.#connect === undefined) return
+    const { client, close } = await this.#connect()
+    this.#setClient(client)
+    this.#closeConnection = close
+  }
+
+  /** @internal */
+  async _close (): Promise<void> {
+    const close = this.#closeConnection
+    if (close === undefined) return
+    this.#closeConnection = undefined
+    this.#client = undefined
+    this.#space = undefined
+    this.#node = undefined
+    await close()
   }
 
   /** The cut a read without a snapshot uses: the newest marks this client knows. */
@@ -132,8 +230,8 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
   /** @internal */
   async _get (key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
     const v = options.snapshot != null || options.at === 'watermark'
-      ? await this.client.getAtCut(key, this.#cut(options.snapshot), this.#space)
-      : await this.client.get(key, { space: this.#space })
+      ? await this.client.getAtCut(key, this.#cut(options.snapshot), this.#keys)
+      : await this.client.get(key, { space: this.#keys })
     return v === null ? undefined : out(v, options.valueEncoding)
   }
 
@@ -143,12 +241,12 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
       // One cut for every key, taken now.
       const cut = this.#cut(options.snapshot)
       return await Promise.all(keys.map(async (k) => {
-        const v = await this.client.getAtCut(k, cut, this.#space)
+        const v = await this.client.getAtCut(k, cut, this.#keys)
         return v === null ? undefined : out(v, options.valueEncoding)
       }))
     }
     // One read-only transaction: the values come from one serializable moment.
-    const values = await this.client.transaction(async (tx) => await Promise.all(keys.map(async (k) => await tx.get(k))), { space: this.#space })
+    const values = await this.client.transaction(async (tx) => await Promise.all(keys.map(async (k) => await tx.get(k))), { space: this.#keys })
     return values.map((v) => v === null ? undefined : out(v, options.valueEncoding))
   }
 
@@ -180,7 +278,7 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
         if (op.type === 'put') tx.put(op.key, op.value!)
         else tx.del(op.key)
       }
-    }, { durability: options.durability ?? this.#durability, space: this.#space })
+    }, { durability: options.durability ?? this.#durability, space: this.#keys })
   }
 
   /**
@@ -191,7 +289,7 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
    * @param options Durability and attempts.
    */
   async transaction<T>(fn: (tx: ClusterTransaction) => Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
-    return await this.client.transaction(fn, { durability: this.#durability, ...options, space: this.#space })
+    return await this.client.transaction(fn, { durability: this.#durability, ...options, space: this.#keys })
   }
 
   /** @internal */
@@ -202,9 +300,9 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
     const flush = async (): Promise<void> => {
       const keys = batch
       batch = []
-      await this.client.transaction(async (tx) => { for (const k of keys) tx.del(k) }, { durability: this.#durability, space: this.#space })
+      await this.client.transaction(async (tx) => { for (const k of keys) tx.del(k) }, { durability: this.#durability, space: this.#keys })
     }
-    for await (const [k] of this.client.rangeAtCut(rangeOf(options), cut, options.reverse === true, options.limit ?? -1, this.#space)) {
+    for await (const [k] of this.client.rangeAtCut(rangeOf(options), cut, options.reverse === true, options.limit ?? -1, this.#keys)) {
       batch.push(k.slice())
       if (batch.length >= 1000) await flush()
     }
@@ -213,7 +311,7 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
 
   /** @internal */
   _iterator (options: IteratorOptions): ClusterIterator<K, V> {
-    return new ClusterIterator(this, options, this.#cut(options.snapshot), this.#space)
+    return new ClusterIterator(this, options, this.#cut(options.snapshot), this.#keys)
   }
 
   /** @internal */
@@ -223,6 +321,10 @@ export class ClusterLevel<K = string, V = string> extends AbstractLevel<Uint8Arr
 }
 
 /** The range of iterator options; as in abstract-level, `gte` wins over `gt` and `lte` over `lt`. */
+function isParsed (c: object): c is ClusterConfig {
+  return 'map' in c && 'nodeIds' in c
+}
+
 function rangeOf (o: IteratorOptions): KeyRange {
   const r: KeyRange = {}
   if (o.gte != null) r.gte = o.gte

@@ -11,6 +11,9 @@ import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { find, foundAt, type BTreeOptions, type Node } from '../../lib/btree/index.js'
 import { DEFAULT_FAMILY, Store, type BatchOp, type Family, type StoreSnapshot } from '../../lib/store/index.js'
+import { ClusterLevel } from './cluster-level.js'
+import type { PeerOptions } from './cluster-level.js'
+import type { ClusterClient, Durability } from '../../cluster/txn/client.js'
 import { MakoError } from '../../lib/errors.js'
 import { Durable, checkpointSlots, destroyDatabase, repairDatabase, type RepairReport } from './durable.js'
 import { writeCheckpoint } from '../disk/checkpoint.js'
@@ -27,6 +30,34 @@ import { KEYS, MakoIterator, MakoKeyIterator, MakoValueIterator, RangeScan, type
  * @typeParam V The type of values after the default value encoding.
  */
 export interface MakoLevelOptions<K = string, V = string> extends AbstractDatabaseOptions<K, V> {
+  /**
+   * Cluster mode, remote client: URLs of nodes of a cluster
+   * (`ws://host:port`), with `secret`. The database is then a
+   * {@link ClusterLevel}: the same abstract-level API, every write a
+   * distributed transaction. RocksDB-style extras (column families,
+   * `deleteRange`, checkpoints) are embedded-only.
+   */
+  connect?: readonly string[] | string
+  /** The cluster's shared secret, with `connect`. */
+  secret?: string
+  /** The cluster id, with `connect`; default `mako`. */
+  cluster?: string
+  /**
+   * Cluster mode, embedded peer: this process runs a node of the cluster
+   * (`{ id, config, dataDir?, listen? }`) and the database uses it; its
+   * reads `{ at: 'watermark' }` are served by its own replica. See
+   * {@link ClusterLevel}.
+   */
+  peer?: PeerOptions
+  /** Cluster mode with a {@link ClusterClient} you made. */
+  client?: ClusterClient
+  /** Cluster mode: store every key under this prefix (a namespace in the cluster). */
+  prefix?: string | Uint8Array
+  /**
+   * Cluster mode: when writes resolve. `final` (default) or `speculative`
+   * (after two-phase commit; a failover may still roll it back).
+   */
+  durability?: Durability
   /**
    * Accepted for compatibility with memory-level, where it picks how data
    * is kept. MakoLevel always keeps bytes and hands abstract-level Buffers or
@@ -295,17 +326,18 @@ function snapshotRoot (snapshot: MakoSnapshot, family: Family): Node {
 export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Uint8Array, K, V> {
   // The database that owns the store: this one, or for a column family
   // handle, the database it was made from. Shared state lives there.
-  readonly #root: MakoLevel<unknown, unknown>
-  readonly #handle: HandleInit | null
-  #family: Family
-  #store: Store
+  // (Definitely assigned by the constructor unless it returns a cluster-mode database.)
+  readonly #root!: MakoLevel<unknown, unknown>
+  readonly #handle!: HandleInit | null
+  #family!: Family
+  #store!: Store
   #durable: Durable | null = null
   readonly #handles = new Set<MakoLevel<unknown, unknown>>()
   readonly #creating = new Map<string, Promise<Family>>()
-  readonly #treeOptions: BTreeOptions
+  readonly #treeOptions!: BTreeOptions
   readonly #checkpointLogBytes: number | undefined
   readonly #fileSystem: FileSystem | undefined
-  readonly #readOnly: boolean
+  readonly #readOnly!: boolean
 
   /** The directory the database is kept in, or undefined in memory. */
   readonly location: string | undefined
@@ -317,6 +349,11 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
    */
   constructor (location?: string | MakoLevelOptions<K, V>, options?: MakoLevelOptions<K, V>) {
     const opts: MakoLevelOptions<K, V> = (typeof location === 'object' && location !== null ? location : options) ?? {}
+    if (opts.connect !== undefined || opts.peer !== undefined || opts.client !== undefined) {
+      // Cluster mode: the same abstract-level database, over a cluster.
+      const { storeEncoding: _s, leafSize: _l, branchSize: _b, location: _loc, checkpointLogBytes: _c, fileSystem: _f, readOnly: _r, ...cluster } = opts
+      return new ClusterLevel<K, V>(cluster) as unknown as MakoLevel<K, V>
+    }
     const where = typeof location === 'string' ? location : opts.location
     if (where !== undefined && (typeof where !== 'string' || where === '')) {
       throw new MakoError('The location must be a non-empty string', 'LEVEL_INVALID_VALUE')

@@ -258,7 +258,9 @@ export class ClusterNode {
         random: Math.random,
         classic: config.commit === 'classic',
         ...(config.tickMs !== undefined ? { tickMs: config.tickMs } : {}),
-        ...(config.markMs !== undefined ? { markMs: config.markMs } : {})
+        ...(config.markMs !== undefined ? { markMs: config.markMs } : {}),
+        // What a client given only a URL learns: the cluster without its secret.
+        describe: () => ({ cluster: config.cluster, nodes: Object.fromEntries(config.nodeIds.map((id) => [id, { url: config.nodes[id]!.url }])), shards: config.shards })
       })
       if (gate === undefined) throw new MakoError('the transaction service opened no txn channel', 'MAKO_ASSERTION')
       return new ClusterNode({ nodeId, config, url, dataDir, hosted, ws, channels, gate, lock, drainMs })

@@ -87,6 +87,19 @@ export interface WsTransportStats {
   dials: number
 }
 
+/** Checks a peer URL: parseable, `ws:` or `wss:`. */
+function checkPeerUrl (url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (err) {
+    throw new MakoError(`Bad peer URL: ${url}`, TransportCodes.invalidArgument, { cause: err })
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new MakoError(`Peer URL must be ws: or wss:, got ${parsed.protocol}`, TransportCodes.invalidArgument)
+  }
+}
+
 /** One live connection and its socket. */
 interface Live {
   readonly conn: Connection
@@ -381,15 +394,7 @@ export class WsTransport extends TransportBase {
     if (this.closing !== undefined) throw this.closing
     const id = toNodeId(peer)
     if (id === this.nodeId) throw new MakoError('A node cannot dial itself', TransportCodes.invalidArgument)
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch (err) {
-      throw new MakoError(`Bad peer URL: ${url}`, TransportCodes.invalidArgument, { cause: err })
-    }
-    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-      throw new MakoError(`Peer URL must be ws: or wss:, got ${parsed.protocol}`, TransportCodes.invalidArgument)
-    }
+    checkPeerUrl(url)
     const existing = this.#dials.get(id)
     if (existing !== undefined) {
       if (existing.url === url) return
@@ -422,9 +427,20 @@ export class WsTransport extends TransportBase {
     if (this.closing !== undefined || this.#dials.get(dial.peer) !== dial) return
     if (this.#active.get(dial.peer)?.state === 'open') return
     this.#stats.dials++
+    const ws = this.#socket(dial.url)
+    const live = this.#adopt(ws, false, dial.peer)
+    dial.live = live
+    ws.on('open', () => {
+      ;(ws as unknown as { _socket?: Socket })._socket?.setNoDelay?.(true)
+      live.conn.start()
+    })
+  }
+
+  /** A client WebSocket to a peer's URL, with the transport's limits. */
+  #socket (url: string): WebSocket {
     const tls = this.#tls
     const limits = this.limits
-    const ws = new WebSocket(dial.url, {
+    return new WebSocket(url, {
       maxPayload: limits.maxPayload,
       maxFragments: limits.maxFragments,
       maxBufferedChunks: limits.maxBufferedChunks,
@@ -440,11 +456,49 @@ export class WsTransport extends TransportBase {
       ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
       ...(tls?.rejectUnauthorized !== undefined ? { rejectUnauthorized: tls.rejectUnauthorized } : {})
     })
-    const live = this.#adopt(ws, false, dial.peer)
-    dial.live = live
-    ws.on('open', () => {
-      ;(ws as unknown as { _socket?: Socket })._socket?.setNoDelay?.(true)
-      live.conn.start()
+  }
+
+  /**
+   * Dials a URL without knowing which node answers, learns the node's id
+   * from the authenticated handshake, and from then on keeps the link as
+   * {@link WsTransport.connect} does. For clients given only URLs.
+   *
+   * @param url A `ws://` or `wss://` URL of a node.
+   * @param timeout Milliseconds for the connection and handshake; default the handshake timeout.
+   * @returns The node's id.
+   * @throws MakoError `MAKO_PEER_UNAVAILABLE` when no node authenticated in time.
+   */
+  async identify (url: string, timeout = this.limits.handshakeTimeout): Promise<NodeId> {
+    if (this.closing !== undefined) throw this.closing
+    checkPeerUrl(url)
+    this.#stats.dials++
+    const ws = this.#socket(url)
+    return await new Promise<NodeId>((resolve, reject) => {
+      let done = false
+      // eslint-disable-next-line prefer-const
+      let live: Live
+      const timer = this.clock.setTimer(timeout, () => {
+        if (!done) live.conn.fail(TransportCodes.handshakeTimeout, 'no node identified in time')
+      })
+      live = this.#adopt(ws, false, undefined, () => {
+        done = true
+        this.clock.clearTimer(timer)
+        // Called as the connection is attached (or fails): look once the
+        // attach has finished.
+        queueMicrotask(() => {
+          const peer = live.conn.peer
+          if (peer === undefined || this.#active.get(peer) !== live.conn) {
+            reject(new MakoError(`No node authenticated at ${url}`, TransportCodes.peerUnavailable, { transient: true }))
+            return
+          }
+          if (!this.#dials.has(peer)) this.#dials.set(peer, { peer, url, attempt: 0, timer: undefined, live })
+          resolve(peer)
+        })
+      })
+      ws.on('open', () => {
+        ;(ws as unknown as { _socket?: Socket })._socket?.setNoDelay?.(true)
+        live.conn.start()
+      })
     })
   }
 

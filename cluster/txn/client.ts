@@ -27,7 +27,7 @@ import type { Transport } from '../transport/types.js'
 import { compareBytes } from '../../lib/btree/compare.js'
 import { keyString } from './machine.js'
 import type { Write } from './machine.js'
-import type { ReadEntry, TxnReply } from './messages.js'
+import type { ReadEntry, TxnReply, TxnRequest } from './messages.js'
 import { ShardRouter } from './router.js'
 import type { KeyRange, ShardMap } from './shard-map.js'
 import { Fate, MarkTable, emptyVector, isMark, mergeVectors } from './vector.js'
@@ -79,6 +79,18 @@ export interface ClusterClientOptions {
   finalTimeout?: number
   /** Random numbers in [0, 1) for backoff jitter. Default `Math.random`. */
   random?: () => number
+  /**
+   * For a client inside a node (an embedded peer): the node's own marks,
+   * kept current by its transaction service, instead of subscribing to
+   * broadcasts; the client then registers no handler on `transport`.
+   */
+  marks?: MarkTable
+  /**
+   * For a client inside a node: answers requests addressed to this node
+   * without the network. Cut reads (`at: 'watermark'`, iterators,
+   * snapshots) go to the node's own replica first.
+   */
+  local?: (req: TxnRequest) => Promise<TxnReply>
 }
 
 /**
@@ -454,6 +466,8 @@ export class ClusterClient {
   readonly #finalTimeout: number
   readonly #random: () => number
   readonly #waiters = new Set<Waiter>()
+  readonly #local: ((req: TxnRequest) => Promise<TxnReply>) | undefined
+  readonly #subscribes: boolean
   #seq = 0
   readonly #stats: ClientStats = { committed: 0, aborted: {}, latency: latencyBuckets.map(() => 0).concat(0), latencySum: 0 }
   #poll: TimerHandle | undefined
@@ -469,19 +483,25 @@ export class ClusterClient {
     this.#id = options.id ?? `${options.transport.nodeId}~${Math.floor((options.random ?? Math.random)() * 2 ** 32).toString(36)}`
     this.#finalTimeout = options.finalTimeout ?? 30_000
     this.#random = options.random ?? Math.random
-    this.marks = new MarkTable(options.map.size)
+    this.marks = options.marks ?? new MarkTable(options.map.size)
     this.space = new KeySpace(options.map)
+    this.#local = options.local
     this.router = new ShardRouter({
       transport: options.transport, map: options.map, marks: this.marks, clock: this.#clock,
-      attemptTimeout: options.attemptTimeout ?? 1000, timeout: options.timeout ?? 10_000
+      attemptTimeout: options.attemptTimeout ?? 1000, timeout: options.timeout ?? 10_000,
+      ...(options.local !== undefined ? { local: options.local } : {})
     })
-    this.#t.onMessage((_from, payload) => { this.#onMessage(payload) })
-    this.#t.on('peerUp', (peer) => { void this.#subscribe(peer) })
+    this.#subscribes = options.marks === undefined
+    if (this.#subscribes) {
+      this.#t.onMessage((_from, payload) => { this.#onMessage(payload) })
+      this.#t.on('peerUp', (peer) => { void this.#subscribe(peer) })
+    }
     this.marks.onChange(() => { this.#check() })
   }
 
   /** Subscribes to every node's mark broadcasts (call once; later reconnections resubscribe). */
   async start (): Promise<void> {
+    if (!this.#subscribes) return
     await Promise.all(this.map.nodes.map(async (n) => { await this.#subscribe(n as NodeId) }))
   }
 
@@ -567,7 +587,8 @@ export class ClusterClient {
    */
   async getAtCut (key: Uint8Array, cut: readonly Mark[], space: KeySpace = this.space): Promise<Uint8Array | null> {
     const s = space.shardOf(key)
-    const res = await this.router.call({ c: 'cutGet', s, k: space.full(key), cut })
+    const req = { c: 'cutGet', s, k: space.full(key), cut } as const
+    const res = await this.#localFirst(req) ?? await this.router.call(req)
     if (!res.ok) {
       this.#takeMarks(res.ms)
       throw transient(`Cut read refused: ${res.code ?? ''}`, res.code ?? 'MAKO_UNAVAILABLE')
@@ -594,7 +615,8 @@ export class ClusterClient {
       let r: KeyRange = { ...whole }
       while (left > 0) {
         const page = Math.min(left, 1000)
-        const res = await this.router.call({ c: 'cutRange', s, range: r, cut, reverse, limit: page })
+        const req = { c: 'cutRange', s, range: r, cut, reverse, limit: page } as const
+        const res = await this.#localFirst(req) ?? await this.router.call(req)
         if (!res.ok) {
           this.#takeMarks(res.ms)
           throw transient(`Range read refused: ${res.code ?? ''}`, res.code ?? 'MAKO_UNAVAILABLE')
@@ -608,6 +630,13 @@ export class ClusterClient {
         if (reverse) { delete r.lte; r.lt = lastKey } else { delete r.gte; r.gt = lastKey }
       }
     }
+  }
+
+  /** A cut read at this node's own replica (embedded peers): its answer, or undefined to ask the leader. */
+  async #localFirst (req: TxnRequest): Promise<TxnReply | undefined> {
+    if (this.#local === undefined) return undefined
+    const res = await this.#local(req).catch(() => undefined)
+    return res?.ok === true ? res : undefined
   }
 
   /**

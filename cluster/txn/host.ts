@@ -45,6 +45,8 @@ export interface HostOptions {
   inDoubtMs?: number
   /** Applied slots between snapshots. Default 10,000. */
   snapshotEvery?: number
+  /** What the service answers to `config` requests (the cluster's description for clients). */
+  describe?: () => unknown
 }
 
 /** What {@link hostShards} started. */
@@ -68,7 +70,14 @@ export interface Hosted {
 export async function hostShards (options: HostOptions): Promise<Hosted> {
   const map = options.map
   const marks = new MarkTable(map.size)
-  const service = new TxnService({ transport: options.channel('txn'), map, marks, clock: options.clock, ...(options.markMs !== undefined ? { markMs: options.markMs } : {}) })
+  const service = new TxnService({
+    transport: options.channel('txn'),
+    map,
+    marks,
+    clock: options.clock,
+    ...(options.markMs !== undefined ? { markMs: options.markMs } : {}),
+    ...(options.describe !== undefined ? { describe: options.describe } : {})
+  })
   const shards = new Map<number, TxnShard>()
   const retainMs = options.retainMs ?? 2000
   const inDoubtMs = options.inDoubtMs ?? 1000

@@ -148,10 +148,10 @@ export interface CutRangeRequest {
   readonly limit: number
 }
 
-/** Requests about the node: its marks, a subscription to its mark broadcasts, its status. */
+/** Requests about the node: its marks, a subscription to its mark broadcasts, its status, the cluster's description. */
 export interface NodeRequest {
   /** The request kind. */
-  readonly c: 'marks' | 'subscribe' | 'status'
+  readonly c: 'marks' | 'subscribe' | 'status' | 'config'
 }
 
 /** Every request a node's transaction service answers. */
@@ -223,6 +223,8 @@ export interface TxnReply {
   readonly ms?: ReadonlyArray<readonly [number, Mark]>
   /** Status of every shard replica on the node (`status`). */
   readonly st?: readonly ShardStatus[]
+  /** The cluster's description (`config`): id, node URLs, shards; never the secret. */
+  readonly config?: unknown
 }
 
 /** A one-way message a service sends: marks of shards it leads. */

@@ -30,6 +30,8 @@ export interface TxnServiceOptions {
   clock: Clock
   /** Milliseconds between mark broadcasts. Default 1. */
   markMs?: number
+  /** The answer to `config` requests: the cluster's description for clients that know only a URL. */
+  describe?: () => unknown
 }
 
 const bad: TxnReply = Object.freeze({ ok: false, code: 'MAKO_BAD_REQUEST' })
@@ -56,6 +58,7 @@ export class TxnService {
   readonly #marks: MarkTable
   readonly #clock: Clock
   readonly #markMs: number
+  readonly #describe: (() => unknown) | undefined
   readonly #shards = new Map<number, TxnShard>()
   readonly #subscribers = new Set<NodeId>()
   readonly #sent = new Map<number, string>()
@@ -72,9 +75,10 @@ export class TxnService {
     this.#marks = options.marks
     this.#clock = options.clock
     this.#markMs = options.markMs ?? 1
+    this.#describe = options.describe
     this.router = new ShardRouter({
       transport: options.transport, map: options.map, marks: options.marks, clock: options.clock, attemptTimeout: 500, timeout: 5000,
-      local: async (req) => await this.#onRequest(req, { from: this.#t.nodeId, deadline: Infinity, signal: new AbortController().signal })
+      local: async (req) => await this.answer(req)
     })
     this.#t.onRequest(async (payload, ctx) => await this.#onRequest(payload, ctx))
     this.#t.onMessage((from, payload) => { this.#onMessage(from, payload) })
@@ -93,6 +97,21 @@ export class TxnService {
    */
   add (shard: TxnShard): void {
     this.#shards.set(shard.shard, shard)
+  }
+
+  /** The transport (transaction channel) the service answers on. */
+  get transport (): Transport {
+    return this.#t
+  }
+
+  /**
+   * Answers a request from this process itself (an embedded client, or
+   * this node asking its own replicas), as if it had come over the network.
+   *
+   * @param req The request.
+   */
+  async answer (req: TxnRequest): Promise<TxnReply> {
+    return await this.#onRequest(req, { from: this.#t.nodeId, deadline: Infinity, signal: new AbortController().signal })
   }
 
   /** The replicas hosted. */
@@ -147,6 +166,7 @@ export class TxnService {
       this.#sent.clear()
       return { ok: true, ms: this.#marks.all.map((m, i) => [i, m] as const) }
     }
+    if (req.c === 'config') return this.#describe === undefined ? { ok: false, code: 'MAKO_NO_CONFIG' } : { ok: true, config: this.#describe() }
     if (req.c === 'status') return { ok: true, st: this.shards.map((s) => s.status()), ms: this.#marks.all.map((m, i) => [i, m] as const) }
     const shard = this.#shards.get((req as { s: number }).s)
     if (shard === undefined) return { ok: false, redirect: null, code: 'MAKO_NOT_HOSTED' }
