@@ -191,6 +191,8 @@ export class TxnMachine implements StateMachine {
   /** Max vector of what the base holds. */
   #baseVec: Vector = []
   #overlay: TxnRecord[] = []
+  /** Leading overlay records already stamped final (see {@link TxnMachine.fold}). */
+  #stamped = 0
   #byKey = new Map<string, Chain>()
   #byPos = new Map<number, TxnRecord>()
   #h = 0x811c9dc5
@@ -301,6 +303,7 @@ export class TxnMachine implements StateMachine {
     let i = o.length
     while (i > 0 && o[i - 1]!.pos > rec.pos) i--
     o.splice(i, 0, rec)
+    if (i < this.#stamped) this.#stamped = i
     this.#byPos.set(rec.pos, rec)
     for (const [k] of rec.w) {
       const ks = keyString(k)
@@ -341,6 +344,7 @@ export class TxnMachine implements StateMachine {
       }
     }
     this.#overlay = keep
+    this.#stamped = 0
   }
 
   /** Marks of every shard, with this shard's own as its log says (merged). */
@@ -387,12 +391,18 @@ export class TxnMachine implements StateMachine {
       head++
     }
     if (head > 0) this.#overlay = o.slice(head)
-    // Stamp finality on the rest for the retention clock.
-    for (let i = 0; i < this.#overlay.length && i < 4096; i++) {
-      const rec = this.#overlay[i]!
-      if (rec.finalAt >= 0) continue
-      if (vectorFate(rec.vec, marks) !== Fate.Final) break
-      rec.finalAt = now
+    // Stamp finality on the rest for the retention clock. The stamped
+    // records are a prefix of the overlay; only the ones after it are
+    // looked at, so a fold costs what became final, not what is retained.
+    this.#stamped = Math.max(0, this.#stamped - head)
+    const ov = this.#overlay
+    while (this.#stamped < ov.length) {
+      const rec = ov[this.#stamped]!
+      if (rec.finalAt < 0) {
+        if (vectorFate(rec.vec, marks) !== Fate.Final) break
+        rec.finalAt = now
+      }
+      this.#stamped++
     }
   }
 
@@ -545,6 +555,7 @@ export class TxnMachine implements StateMachine {
     this.#base = new BTree()
     for (let i = 0; i + 1 < s.base.length; i += 2) this.#base.set(s.base[i]!, s.base[i + 1]!)
     this.#overlay = []
+    this.#stamped = 0
     this.#byKey.clear()
     this.#byPos.clear()
     for (const [id, pos, vec, w] of s.overlay) this.#insert({ id, pos, vec, w, chosen: true, finalAt: -1 })
