@@ -363,10 +363,28 @@ export class ClusterTransaction {
       await Promise.all(locked.map(async (s) => { await c.router.call({ c: 'abort', s, id: this.id }, 2000).catch(() => {}) }))
     }
     let vec = this.#vec
-    // Phase 1: lock every write set.
+    // Phase 1: lock every write set. Where every key read at a shard is
+    // also written there, the locks protect the reads: that shard
+    // validates them and gives the position in the same step.
+    const positions = new Map<number, number>()
+    const covered = new Set<number>()
+    for (const s of writeShards) {
+      const reads = this.#reads.get(s)?.reads
+      const writes = this.#writes.get(s)!
+      if (reads === undefined || [...reads.keys()].every((k) => writes.has(k))) covered.add(s)
+    }
     const locks = await Promise.allSettled(writeShards.map(async (s) => {
-      const res = await c.router.call({ c: 'lock', s, id: this.id, e: epochs.get(s) ?? null, w: [...this.#writes.get(s)!.values()], parts, prim, ...(classic ? { cl: true } : {}) })
-      if (res.ok) { locked.push(s); epochs.set(s, res.e ?? null) }
+      const sr = this.#reads.get(s)
+      const res = await c.router.call({
+        c: 'lock', s, id: this.id, e: epochs.get(s) ?? null, w: [...this.#writes.get(s)!.values()], parts, prim,
+        ...(classic ? { cl: true } : {}),
+        ...(covered.has(s) ? { r: sr === undefined ? [] : [...sr.reads.values()], t0: sr?.t0 ?? 0 } : {})
+      })
+      if (res.ok) {
+        locked.push(s)
+        epochs.set(s, res.e ?? null)
+        if (res.pos !== undefined) positions.set(s, res.pos)
+      }
       return res
     }))
     for (const l of locks) {
@@ -376,8 +394,10 @@ export class ClusterTransaction {
       }
       vec = mergeVectors(vec, l.value.vec ?? emptyVector)
     }
-    // Phase 2: validate reads everywhere; writers give positions.
-    const checks = await Promise.allSettled(parts.map(async (s) => {
+    // Phase 2: validate the other reads (after every lock is held), and
+    // get the positions not given yet.
+    const rest = parts.filter((s) => !covered.has(s))
+    const checks = await Promise.allSettled(rest.map(async (s) => {
       const sr = this.#reads.get(s)
       return await c.router.call({ c: 'validate', s, id: this.id, e: epochs.get(s) ?? null, r: sr === undefined ? [] : [...sr.reads.values()], t0: sr?.t0 ?? 0, parts, prim })
     }))
@@ -386,8 +406,9 @@ export class ClusterTransaction {
         await abortAll()
         throw ch.status === 'rejected' ? ch.reason : refusal(ch.value)
       }
-      if (ch.value.pos !== undefined) vec = mergeVectors(vec, [parts[i]!, ch.value.pos])
+      if (ch.value.pos !== undefined) positions.set(rest[i]!, ch.value.pos)
     }
+    for (const [s, pos] of positions) vec = mergeVectors(vec, [s, pos])
     // Phase 3: install at the primary (the decision), then everywhere else.
     const first = await c.router.call({ c: 'install', s: prim, id: this.id, e: epochs.get(prim)!, vec }).catch((err: unknown) => err)
     if (first instanceof Error || !(first as TxnReply).ok) {

@@ -42,6 +42,10 @@ export interface LockRequest {
   readonly prim: number
   /** Classic 2PC for this transaction: locks held until replicated. */
   readonly cl?: boolean
+  /** Reads to validate in the same step, when every key read here is written here too. */
+  readonly r?: readonly ReadEntry[]
+  /** The leader's clock at the first of those reads. */
+  readonly t0?: number
 }
 
 /** Validates a transaction's reads; a shard holding its locks gives it a position. */

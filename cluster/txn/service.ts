@@ -177,7 +177,8 @@ export class TxnService {
         return shard.read(req.k)
       case 'lock':
         if (!isId(req.id) || !isEpoch(req.e) || !isWrites(req.w) || !Number.isInteger(req.prim)) return bad
-        return shard.lock(req.id, req.e, req.w, req.prim, req.cl === true)
+        if (req.r !== undefined && (!isReads(req.r) || !Number.isFinite(req.t0))) return bad
+        return await shard.lock(req.id, req.e, req.w, req.prim, req.cl === true, req.r, req.t0 ?? 0)
       case 'validate':
         if (!isId(req.id) || !isEpoch(req.e) || !isReads(req.r) || !Number.isFinite(req.t0)) return bad
         return await shard.validate(req.id, req.e, req.r, req.t0)

@@ -216,8 +216,22 @@ export class TxnShard {
    * @param w Writes here.
    * @param prim The primary participant.
    * @param classic Classic 2PC for this transaction (also when the shard runs classic).
+   * @param reads Reads to validate at once, when every key read here is also
+   *   written here: the locks then protect the reads, so the transaction is
+   *   validated and given its position in this same step (no separate
+   *   validation round; see the coordinator).
+   * @param t0 The leader's clock at the first of those reads.
    */
-  lock (id: string, e: number | null, w: readonly Write[], prim: number, classic = false): TxnReply {
+  async lock (id: string, e: number | null, w: readonly Write[], prim: number, classic = false, reads?: readonly ReadEntry[], t0 = 0): Promise<TxnReply> {
+    const locked = this.#lock(id, e, w, prim, classic)
+    if (!locked.ok || reads === undefined) return locked
+    const mine = new Set(this.#preps.get(id)?.keys)
+    if (!reads.every(([k]) => mine.has(keyString(k)))) return { ok: false, code: 'MAKO_BAD_REQUEST' }
+    const v = await this.validate(id, e, reads, t0)
+    return v.ok ? { ...locked, ...(v.pos !== undefined ? { pos: v.pos } : {}) } : v
+  }
+
+  #lock (id: string, e: number | null, w: readonly Write[], prim: number, classic: boolean): TxnReply {
     const r = this.#refuse(e)
     if (r !== undefined) return r
     if (this.#tombs.get(id)?.fate === 'aborted') return { ok: false, code: 'aborted' }
