@@ -20,7 +20,7 @@ export type {
 } from './adapters/level/transaction.js'
 export type { RepairReport } from './adapters/level/durable.js'
 export { ClusterLevel, ClusterSnapshot } from './adapters/level/cluster-level.js'
-export type { ClusterLevelOptions, ClusterWriteOptions, ClusterReadOptions } from './adapters/level/cluster-level.js'
+export type { ClusterLevelOptions, ClusterWriteOptions, ClusterReadOptions, PeerOptions } from './adapters/level/cluster-level.js'
 export type { LogRepair, TornTail } from './adapters/disk/log.js'
 
 /**

@@ -32,7 +32,12 @@ export interface PeerOptions {
   /** The node's data directory; default `data/<id>`. */
   dataDir?: string
   /** Where to listen instead of the configured URL's host and port. */
-  listen?: { host?: string, port?: number }
+  listen?: {
+    /** The interface to bind, e.g. `0.0.0.0`. */
+    host?: string
+    /** The port to bind; 0 picks a free one. */
+    port?: number
+  }
   /** fsync the Paxos log before answering (default true). */
   sync?: boolean
 }

@@ -14,4 +14,4 @@ export type { ClusterNodeEvents, ClusterNodeOptions, ClusterNodeStatus } from '.
 export { connectClient } from './connect.js'
 export type { ClusterConnection, ConnectOptions, RemoteNodeStatus } from './connect.js'
 export { connectRemote, defaultClusterId, describeCluster } from './remote.js'
-export type { RemoteOptions } from './remote.js'
+export type { RemoteConnection, RemoteOptions } from './remote.js'

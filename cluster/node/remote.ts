@@ -62,6 +62,12 @@ export async function describeCluster (options: RemoteOptions): Promise<ClusterC
   throw new MakoError(`No node of cluster ${cluster} answered (${errors.join('; ')})`, 'MAKO_UNAVAILABLE', { transient: true })
 }
 
+/** A client's connection made from URLs: the connection and the configuration the cluster described. */
+export interface RemoteConnection extends ClusterConnection {
+  /** The cluster's configuration as a node described it (with the caller's secret). */
+  config: ClusterConfig
+}
+
 /**
  * Connects a client to a cluster given node URLs and the secret.
  *
@@ -72,7 +78,7 @@ export async function describeCluster (options: RemoteOptions): Promise<ClusterC
  *
  * @param options URLs, secret, cluster id, client id and timeouts.
  */
-export async function connectRemote (options: RemoteOptions): Promise<ClusterConnection & { config: ClusterConfig }> {
+export async function connectRemote (options: RemoteOptions): Promise<RemoteConnection> {
   const config = await describeCluster(options)
   const { urls: _urls, secret: _secret, cluster: _cluster, ...rest } = options
   const conn = await connectClient({ ...rest, config })
