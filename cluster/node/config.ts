@@ -97,7 +97,7 @@ export interface ClusterConfig {
   readonly map: ShardMap
   /** How transactions commit: `speculative` (the default) or `classic`. */
   readonly commit: CommitMode
-  /** Injected one-way delays in milliseconds, `delays[from][to]`; empty when none. */
+  /** Injected one-way delays in milliseconds, `delays[from][to]`, on the links between replicas of a shard (Paxos), standing for datacenters apart; empty when none. */
   readonly delays: Readonly<Record<string, Readonly<Record<string, number>>>>
   /** Milliseconds per Paxos tick; undefined for the default. */
   readonly tickMs: number | undefined

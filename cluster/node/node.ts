@@ -23,7 +23,6 @@ import { Channels } from '../transport/channels.js'
 import { withDelay } from '../transport/delay.js'
 import { systemClock } from '../transport/clock.js'
 import type { NodeId } from '../transport/ids.js'
-import type { Transport } from '../transport/types.js'
 import { WsTransport } from '../transport/ws-transport.js'
 import type { WsListenOptions } from '../transport/ws-transport.js'
 import type { WsLimits } from '../transport/connection.js'
@@ -240,15 +239,18 @@ export class ClusterNode {
       // listen moved us (port 0, another interface).
       if (options.listen === undefined) url = me.url
       for (const peer of config.nodeIds) if (peer !== nodeId) ws.connect(peer, config.nodes[peer]!.url)
+      // Injected delays stand for datacenters apart: they slow the links
+      // between replicas of a shard (the Paxos channels), not the 2PC
+      // between shard leaders and clients, as in Mako's deployment where a
+      // transaction's shards and client share a datacenter.
       const row = config.delays[nodeId]
-      const wire: Transport = row === undefined ? ws : withDelay(ws, (peer: NodeId) => row[peer] ?? 0)
-      const channels = new Channels(wire)
+      const channels = new Channels(ws)
       let gate: DrainGate | undefined
       const hosted = await hostShards({
         nodeId,
         channel: (name) => {
           const channel = channels.channel(name)
-          if (name !== 'txn') return channel
+          if (name !== 'txn') return row === undefined ? channel : withDelay(channel, (peer: NodeId) => row[peer] ?? 0)
           gate = new DrainGate(channel)
           return gate
         },
