@@ -125,3 +125,21 @@ function table (rows: Row[]): string {
   const fmt = (l: string[]): string => '| ' + l.map((cell, c) => c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)).join(' | ') + ' |'
   return [fmt(lines[0]!), '|' + widths.map((w, c) => c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':').join('|') + '|', ...lines.slice(1).map(fmt)].join('\n')
 }
+
+/**
+ * `mako demo [--entries N]`: runs {@link runDemo}.
+ *
+ * @param _command The command's name.
+ * @param argv The arguments after it.
+ * @internal
+ */
+export async function main (_command: string, argv: string[]): Promise<number> {
+  const at = argv.indexOf('--entries')
+  const entries = at >= 0 ? Number(argv[at + 1]) : undefined
+  if (entries !== undefined && !(Number.isInteger(entries) && entries > 0)) {
+    process.stderr.write('mako demo: --entries takes a positive whole number\n')
+    return 2
+  }
+  await runDemo(entries === undefined ? {} : { entries })
+  return 0
+}

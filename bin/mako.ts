@@ -1,48 +1,69 @@
 #!/usr/bin/env node
 /**
- * The `mako` command line.
+ * The `mako` command line: a table of commands, each in its own module
+ * that exports `main(command, argv)` resolving with the exit code. A
+ * command's module is loaded only when it runs.
  *
  * @module
  * @internal
  */
 
-import { runDemo } from './demo.js'
-import { runServe } from './serve.js'
+/** A command's module: `main` runs it with the arguments after its name. */
+interface CommandModule {
+  main: (command: string, argv: string[]) => Promise<number>
+}
 
-const USAGE = `usage: mako <command> [options]
+/** One row of the table: the module (beside this file) that runs it, and its usage. */
+interface Command {
+  module: string
+  usage: string
+}
+
+const commands: Record<string, Command> = {
+  demo: { module: 'demo.js', usage: 'demo [--entries N]   a short tour of the embedded store' },
+  serve: {
+    module: 'serve.js',
+    usage: 'serve --config FILE --node ID [--data DIR] [--sync]\n                       run one node of a cluster until SIGINT/SIGTERM'
+  },
+  local: {
+    module: 'local.js',
+    usage: 'local [--nodes 3] [--shards 2] [--data DIR]\n                       a whole cluster of child processes on loopback'
+  },
+  start: {
+    module: 'start.js',
+    usage: 'start                what npm start runs: a local cluster, a bank workload,\n                       a leader killed halfway, the invariant checked'
+  },
+  status: { module: 'status.js', usage: 'status URL --secret S  per shard: leader, epoch, log and watermark positions' },
+  get: {
+    module: 'kv.js',
+    usage: 'get URL KEY          read a key (also: put URL KEY VALUE, del URL KEY,\n                       scan URL [--gte K] [--lt K] [--limit N])'
+  },
+  put: { module: 'kv.js', usage: '' },
+  del: { module: 'kv.js', usage: '' },
+  scan: { module: 'kv.js', usage: '' }
+}
+
+const USAGE = `usage: mako <command> [options]   (mako <command> --help for more)
 
 commands:
-  demo [--entries N]   a short tour of the embedded store (the default)
-  serve --config FILE --node ID [--data DIR] [--sync]
-                       run one node of a cluster until SIGINT/SIGTERM
-                       (mako serve --help for more)
+${Object.values(commands).filter((c) => c.usage !== '').map((c) => `  ${c.usage}`).join('\n')}
   help                 this text
 `
 
 async function main (argv: string[]): Promise<number> {
   const [command = 'demo', ...rest] = argv
-  switch (command) {
-    case 'demo': {
-      const at = rest.indexOf('--entries')
-      const entries = at >= 0 ? Number(rest[at + 1]) : undefined
-      if (entries !== undefined && !(Number.isInteger(entries) && entries > 0)) {
-        process.stderr.write('mako demo: --entries takes a positive whole number\n')
-        return 2
-      }
-      await runDemo(entries === undefined ? {} : { entries })
-      return 0
-    }
-    case 'serve':
-      return await runServe(rest)
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE)
-      return 0
-    default:
-      process.stderr.write(`mako: unknown command '${command}'\n\n${USAGE}`)
-      return 2
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE)
+    return 0
   }
+  const entry = Object.hasOwn(commands, command) ? commands[command] : undefined
+  if (entry === undefined) {
+    process.stderr.write(`mako: unknown command '${command}'\n\n${USAGE}`)
+    return 2
+  }
+  // Loaded by a computed URL, so a command's code is read only when it runs.
+  const mod = await import(new URL(`./${entry.module}`, import.meta.url).href) as CommandModule
+  return await mod.main(command, rest)
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {

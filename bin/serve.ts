@@ -141,3 +141,14 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
   io.stdout.write(`ready ${nodeId} ${node.url}\n`)
   return await stopped
 }
+
+/**
+ * `mako serve`: runs {@link runServe} on the process's streams and signals.
+ *
+ * @param _command The command's name.
+ * @param argv The arguments after it.
+ * @internal
+ */
+export async function main (_command: string, argv: string[]): Promise<number> {
+  return await runServe(argv)
+}
