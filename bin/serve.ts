@@ -3,7 +3,9 @@
  *
  * Standard output carries lines for programs: `ready <node> <url>` once the
  * node listens, then `leader <shard> <epoch>` each time one of its replicas
- * becomes its shard's leader. People's messages go to standard error.
+ * becomes its shard's leader, and `metrics <url>` before `ready` when
+ * `--metrics HOST:PORT` turned on the Prometheus endpoint. People's
+ * messages go to standard error.
  *
  * @module
  * @internal
@@ -16,7 +18,7 @@ import { ConfigError, configNode, loadConfig } from '../cluster/node/config.js'
 import { ClusterNode } from '../cluster/node/node.js'
 
 /** The usage of `mako serve`. @internal */
-export const SERVE_USAGE = `usage: mako serve --config FILE --node ID [--data DIR] [--sync]
+export const SERVE_USAGE = `usage: mako serve --config FILE --node ID [--data DIR] [--sync] [--metrics HOST:PORT]
 
 Runs node ID of the cluster that FILE describes, until SIGINT or SIGTERM
 (which let work under way finish, then stop; a second signal stops at once).
@@ -27,9 +29,16 @@ options:
   --data DIR      the node's data directory (default ./data/ID); created if missing
   --sync          fdatasync every log write before acknowledging it: survives
                   a power loss, not only a crash of the process (slower)
+  --metrics HOST:PORT
+                  serve Prometheus metrics at http://HOST:PORT/metrics (per
+                  shard: leader, epoch, watermark and its lag, Paxos commit
+                  index, transactions installed and rolled back; per link to
+                  each other node: up, messages, bytes, timeouts). PORT alone
+                  binds 127.0.0.1; port 0 picks a free one. Off by default;
+                  no authentication, so bind an interface only monitoring reaches
 
-prints "ready ID URL" once listening and "leader SHARD EPOCH" when this node
-becomes a shard's leader; exits 2 on a bad command line or configuration,
+prints "metrics URL" (with --metrics), then "ready ID URL" once listening,
+and "leader SHARD EPOCH" when this node becomes a shard's leader; exits 2 on a bad command line or configuration,
 1 when the node cannot start or a replica fails.
 `
 
@@ -56,7 +65,7 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
     io.stderr.write(`mako serve: ${message.replace(/\s*\n\s*/g, ' ')}\n`)
     return code
   }
-  let values: { config?: string | undefined, node?: string | undefined, data?: string | undefined, sync?: boolean | undefined, help?: boolean | undefined }
+  let values: { config?: string | undefined, node?: string | undefined, data?: string | undefined, sync?: boolean | undefined, metrics?: string | undefined, help?: boolean | undefined }
   try {
     values = parseArgs({
       args: argv,
@@ -65,6 +74,7 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
         node: { type: 'string' },
         data: { type: 'string' },
         sync: { type: 'boolean' },
+        metrics: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       },
       strict: true,
@@ -80,6 +90,11 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
   if (values.config === undefined) return fail('--config FILE is required (mako serve --help for usage)', 2)
   if (values.node === undefined) return fail('--node ID is required (mako serve --help for usage)', 2)
   const nodeId = values.node
+  let metrics: { host: string, port: number } | undefined
+  if (values.metrics !== undefined) {
+    metrics = parseHostPort(values.metrics)
+    if (metrics === undefined) return fail(`--metrics takes HOST:PORT or PORT, such as 127.0.0.1:9464 ([::1]:9464 for IPv6), not ${JSON.stringify(values.metrics)}`, 2)
+  }
   let node: ClusterNode
   try {
     const config = await loadConfig(values.config)
@@ -94,7 +109,8 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
       config,
       nodeId,
       dataDir: resolve(values.data ?? `data/${nodeId}`),
-      sync: values.sync === true
+      sync: values.sync === true,
+      ...(metrics !== undefined ? { metrics } : {})
     })
   } catch (err) {
     if (err instanceof MakoError) return fail(err.message, err.code === 'MAKO_INVALID_CONFIG' ? 2 : 1)
@@ -138,8 +154,24 @@ export async function runServe (argv: string[], io: ServeIo = { stdout: process.
   })
   const hosted = [...node.hosted.shards.keys()]
   io.stderr.write(`mako serve: node ${nodeId} of cluster ${node.config.cluster} on ${node.url}, data in ${node.dataDir}${values.sync === true ? ' (fsync on)' : ''}, replicas of shard${hosted.length === 1 ? '' : 's'} ${hosted.join(', ') || 'none'}\n`)
+  if (node.metricsUrl !== undefined) io.stdout.write(`metrics ${node.metricsUrl}\n`)
   io.stdout.write(`ready ${nodeId} ${node.url}\n`)
   return await stopped
+}
+
+/**
+ * Parses `HOST:PORT`, `[IPv6]:PORT` or `PORT` (on 127.0.0.1); undefined
+ * when it is none of these.
+ *
+ * @param text What the command line gave.
+ * @internal
+ */
+export function parseHostPort (text: string): { host: string, port: number } | undefined {
+  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):)?(\d{1,5})$/.exec(text)
+  if (m === null) return undefined
+  const port = Number(m[3])
+  if (port > 65535) return undefined
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port }
 }
 
 /**

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { NodeId } from '../transport/ids.js'
 import type { Transport } from '../transport/types.js'
 import type { ShardStatus } from '../txn/messages.js'
 import { latencyBuckets } from '../txn/client.js'
@@ -22,6 +23,13 @@ export interface NodeSources {
   shards: () => readonly ShardStatus[]
   /** The node's transport (for link statistics). */
   transport?: Transport
+  /**
+   * The peers whose links to report; default those with a link up now.
+   * A node passes the other nodes of its cluster, so that a link down
+   * reads 0 rather than vanishing, and clients (a new id each) do not
+   * grow the number of series without bound.
+   */
+  peers?: () => readonly string[]
   /** Statistics of a coordinator in the same process. */
   client?: () => ClientStats
 }
@@ -48,8 +56,8 @@ export function collectNode (m: MetricsBuilder, src: NodeSources): void {
     m.counter('mako_txn_in_doubt_resolved_total', 'Prepared transactions resolved without their coordinator.', s.resolved, l)
   }
   if (src.transport !== undefined) {
-    for (const peer of src.transport.peers()) {
-      const st = src.transport.link(peer).stats()
+    for (const peer of src.peers?.() ?? src.transport.peers()) {
+      const st = src.transport.link(peer as NodeId).stats()
       const l = { node: src.node, peer }
       m.gauge('mako_link_up', 'Whether the link to a peer is up.', st.up ? 1 : 0, l)
       m.counter('mako_link_messages_sent_total', 'Messages sent on the link.', st.messagesSent, l)

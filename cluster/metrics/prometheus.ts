@@ -181,7 +181,7 @@ export async function serveMetrics (options: MetricsServerOptions): Promise<Metr
   const addr = server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : options.port
   return {
-    url: `http://${host}:${port}/metrics`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`,
     async close () {
       await new Promise<void>((resolve) => { server.close(() => { resolve() }); server.closeAllConnections() })
     }

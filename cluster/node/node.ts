@@ -36,6 +36,9 @@ import { position } from '../txn/vector.js'
 import { ConfigError, configNode } from './config.js'
 import type { ClusterConfig, NodeConfig } from './config.js'
 import { DrainGate } from './drain.js'
+import { collectNode } from '../metrics/collect.js'
+import { serveMetrics } from '../metrics/prometheus.js'
+import type { MetricsServer, MetricsServerOptions } from '../metrics/prometheus.js'
 
 /** How long {@link ClusterNode.close} lets work under way finish, by default, in milliseconds. */
 export const defaultDrainMs = 2000
@@ -73,6 +76,13 @@ export interface ClusterNodeOptions {
   limits?: Partial<WsLimits>
   /** Milliseconds {@link ClusterNode.close} waits for work under way. Default {@link defaultDrainMs}. */
   drainMs?: number
+  /**
+   * Serve the node's metrics in the Prometheus text format at
+   * `http://host:port/metrics` (see {@link ClusterNode.metricsUrl}). Off
+   * unless given; port 0 picks a free one. The endpoint has no
+   * authentication: bind it to an interface only monitoring can reach.
+   */
+  metrics?: Omit<MetricsServerOptions, 'collect'>
 }
 
 /** What {@link ClusterNode.status} reports. */
@@ -168,17 +178,21 @@ export class ClusterNode {
   readonly dataDir: string
   /** Its replicas and transaction service. */
   readonly hosted: Hosted
+  /** The URL of its metrics endpoint (`http://host:port/metrics`), or undefined when metrics are off. */
+  readonly metricsUrl: string | undefined
   readonly #ws: WsTransport
   readonly #channels: Channels
   readonly #gate: DrainGate
   readonly #lock: DirectoryLock
   readonly #drainMs: number
+  readonly #metrics: MetricsServer | undefined
   readonly #events = new Listeners<ClusterNodeEvents>()
   #closing: Promise<void> | undefined
 
   private constructor (init: {
     nodeId: string, config: ClusterConfig, url: string, dataDir: string, hosted: Hosted,
-    ws: WsTransport, channels: Channels, gate: DrainGate, lock: DirectoryLock, drainMs: number
+    ws: WsTransport, channels: Channels, gate: DrainGate, lock: DirectoryLock, drainMs: number,
+    metrics: MetricsServer | undefined
   }) {
     this.nodeId = init.nodeId
     this.config = init.config
@@ -190,6 +204,8 @@ export class ClusterNode {
     this.#gate = init.gate
     this.#lock = init.lock
     this.#drainMs = init.drainMs
+    this.#metrics = init.metrics
+    this.metricsUrl = init.metrics?.url
     for (const shard of this.hosted.shards.values()) this.#watch(shard)
   }
 
@@ -203,7 +219,8 @@ export class ClusterNode {
    * @throws ConfigError (`MAKO_INVALID_CONFIG`) for a node id not in the
    *   configuration or a data directory made for another node or shard
    *   map; MakoError `LEVEL_LOCKED` when another process runs on the data
-   *   directory; `MAKO_IO_ERROR` when the directory or the port cannot be used.
+   *   directory; `MAKO_IO_ERROR` when the directory, the port or the
+   *   metrics port cannot be used.
    */
   static async start (options: ClusterNodeOptions): Promise<ClusterNode> {
     const { config, nodeId, dataDir } = options
@@ -218,6 +235,8 @@ export class ClusterNode {
     const lock = await lockDirectory(dataDir)
     const storages = new Map<number, PaxosStorage>()
     let ws: WsTransport | undefined
+    let hosted: Hosted | undefined
+    let metrics: MetricsServer | undefined
     try {
       await claimDataDir(dataDir, config, nodeId)
       // Every log is opened (and replayed) before anything starts, so a
@@ -246,7 +265,7 @@ export class ClusterNode {
       const row = config.delays[nodeId]
       const channels = new Channels(ws)
       let gate: DrainGate | undefined
-      const hosted = await hostShards({
+      hosted = await hostShards({
         nodeId,
         channel: (name) => {
           const channel = channels.channel(name)
@@ -265,8 +284,10 @@ export class ClusterNode {
         describe: () => ({ cluster: config.cluster, nodes: Object.fromEntries(config.nodeIds.map((id) => [id, { url: config.nodes[id]!.url }])), shards: config.shards })
       })
       if (gate === undefined) throw new MakoError('the transaction service opened no txn channel', 'MAKO_ASSERTION')
-      return new ClusterNode({ nodeId, config, url, dataDir, hosted, ws, channels, gate, lock, drainMs })
+      if (options.metrics !== undefined) metrics = await startMetrics(options.metrics, nodeId, hosted, ws, config)
+      return new ClusterNode({ nodeId, config, url, dataDir, hosted, ws, channels, gate, lock, drainMs, metrics })
     } catch (err) {
+      await hosted?.close().catch(() => {})
       await ws?.close().catch(() => {})
       await Promise.all([...storages.values()].map(async (s) => { await s.close().catch(() => {}) }))
       await lock.release().catch(() => {})
@@ -349,10 +370,31 @@ export class ClusterNode {
     // the next one, after an election.
     if (this.#drainMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(this.#drainMs, 2 * (this.config.markMs ?? 1) + 10)))
     try {
+      await this.#metrics?.close()
       await this.hosted.close()
     } finally {
       await this.#channels.close()
       await this.#lock.release()
     }
+  }
+}
+
+/**
+ * Starts a node's metrics endpoint: each scrape reads its replicas' status
+ * and the links to the other nodes of the cluster.
+ */
+async function startMetrics (options: Omit<MetricsServerOptions, 'collect'>, nodeId: string, hosted: Hosted, ws: WsTransport, config: ClusterConfig): Promise<MetricsServer> {
+  const { port } = options
+  const host = options.host ?? '127.0.0.1'
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MakoError(`metrics port ${String(port)} must be a whole number from 0 to 65535`, 'MAKO_INVALID_ARGUMENT')
+  const peers = config.nodeIds.filter((id) => id !== nodeId)
+  try {
+    return await serveMetrics({
+      host,
+      port,
+      collect: (m) => { collectNode(m, { node: nodeId, shards: () => [...hosted.shards.values()].map((s) => s.status()), transport: ws, peers: () => peers }) }
+    })
+  } catch (err) {
+    throw new MakoError(`cannot serve metrics on ${host}:${port}: ${(err as Error).message}`, 'MAKO_IO_ERROR', { cause: err })
   }
 }
