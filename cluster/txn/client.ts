@@ -237,20 +237,26 @@ export class ClusterTransaction {
     const ks = keyString(key)
     const own = this.#writes.get(s)?.get(ks)
     if (own !== undefined) return own[1]
-    const sr = this.#reads.get(s)
-    const seen = sr?.reads.get(ks)
     let res = await this.#c.router.call({ c: 'read', s, k: key })
     for (let wait = 1; !res.ok && res.code === 'MAKO_LOCKED' && wait < 5000; wait *= 2) {
       await this.#c.sleep(wait)
       res = await this.#c.router.call({ c: 'read', s, k: key })
     }
     if (!res.ok) throw transient(`Read refused by shard ${s}: ${res.code ?? 'unknown'}`, res.code ?? 'MAKO_UNAVAILABLE')
+    this.#open()
+    // Looked up after the answer, not before: reads may run concurrently
+    // (Promise.all of gets), and every one of them must be recorded.
     const e = res.e ?? null
+    const t = res.t ?? 0
+    const sr = this.#reads.get(s)
+    const seen = sr?.reads.get(ks)
     if (sr !== undefined && sr.e !== null && e !== sr.e) throw transient(`Shard ${s} changed leader during the transaction`, 'MAKO_STALE_EPOCH')
     if (seen !== undefined && seen[1] !== res.ver) throw transient('A key read twice changed in between', 'MAKO_TXN_CONFLICT')
-    if (sr === undefined) this.#reads.set(s, { e, t0: res.t ?? 0, reads: new Map([[ks, [key, res.ver ?? 0]]]) })
+    if (sr === undefined) this.#reads.set(s, { e, t0: t, reads: new Map([[ks, [key, res.ver ?? 0]]]) })
     else {
       if (sr.e === null) sr.e = e
+      // The age limit counts from the earliest read here.
+      if (t < sr.t0) sr.t0 = t
       sr.reads.set(ks, [key, res.ver ?? 0])
     }
     this.#vec = mergeVectors(this.#vec, res.vec ?? emptyVector)
