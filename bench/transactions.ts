@@ -21,6 +21,7 @@ import { formatRate, formatRatio, markdownTable } from './lib/markdown.js'
 import { Prng } from './lib/prng.js'
 import { machineInfo, writeResults } from './lib/results.js'
 import { collectGarbage, median, now } from './lib/stats.js'
+import { Zipf } from './lib/zipf.js'
 
 const args = parseBenchArgs(process.argv.slice(2))
 const passes = args.passes ?? (args.quick ? 1 : 3)
@@ -29,29 +30,6 @@ const OPS = args.quick ? 5_000 : 50_000
 const KEYS = 10_000
 const HOT_KEYS = 1_000
 const WORKERS = 32
-
-/** Draws ranks 0..n-1 with probability proportional to 1/(rank+1)^s. */
-class Zipf {
-  private readonly cdf: Float64Array
-  constructor (n: number, s: number, private readonly prng: Prng) {
-    this.cdf = new Float64Array(n)
-    let sum = 0
-    for (let i = 0; i < n; i++) { sum += 1 / Math.pow(i + 1, s); this.cdf[i] = sum }
-    for (let i = 0; i < n; i++) this.cdf[i]! /= sum
-  }
-
-  next (): number {
-    const u = this.prng.nextUint32() / 0x100000000
-    let lo = 0
-    let hi = this.cdf.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.cdf[mid]! < u) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
-}
 
 const key = (i: number): string => `key${String(i).padStart(6, '0')}`
 
