@@ -42,6 +42,12 @@ import type { Mark, Vector } from './vector.js'
  */
 export type Durability = 'final' | 'speculative'
 
+/** Longest a read waits for a locked key before failing with `MAKO_LOCKED` (transient). */
+export const maxLockedReadMs = 5000
+
+/** Longest pause between asks for a locked key, in milliseconds. */
+export const lockedReadPauseMs = 8
+
 /** Options of a commit. */
 export interface CommitOptions {
   /** When to resolve; see {@link Durability}. Default `final`. */
@@ -238,8 +244,13 @@ export class ClusterTransaction {
     const own = this.#writes.get(s)?.get(ks)
     if (own !== undefined) return own[1]
     let res = await this.#c.router.call({ c: 'read', s, k: key })
-    for (let wait = 1; !res.ok && res.code === 'MAKO_LOCKED' && wait < 5000; wait *= 2) {
-      await this.#c.sleep(wait)
+    // A locked key is being committed: its lock lasts a 2PC round or two
+    // (a replication round trip in classic mode), so ask again soon, with
+    // the pause capped, not doubled without end: a reader of a hot key
+    // that backs off for long waits past many commits it could have read.
+    const since = this.#c.now()
+    for (let wait = 1; !res.ok && res.code === 'MAKO_LOCKED' && this.#c.now() - since < maxLockedReadMs; wait = Math.min(wait * 2, lockedReadPauseMs)) {
+      await this.#c.sleep(wait * (0.5 + this.#c.jitter()))
       res = await this.#c.router.call({ c: 'read', s, k: key })
     }
     if (!res.ok) throw transient(`Read refused by shard ${s}: ${res.code ?? 'unknown'}`, res.code ?? 'MAKO_UNAVAILABLE')
@@ -731,6 +742,11 @@ export class ClusterClient {
   /** The client's clock, ms. @internal */
   now (): number {
     return this.#clock.now()
+  }
+
+  /** A random number in [0, 1) from the client's source, for backoff jitter. @internal */
+  jitter (): number {
+    return this.#random()
   }
 
   /**
