@@ -99,7 +99,7 @@ export interface ClusterConfig {
   readonly commit: CommitMode
   /** Injected one-way delays in milliseconds, `delays[from][to]`, on the links between replicas of a shard (Paxos), standing for datacenters apart; empty when none. */
   readonly delays: Readonly<Record<string, Readonly<Record<string, number>>>>
-  /** Milliseconds per Paxos tick; undefined for the default. */
+  /** Milliseconds per Paxos tick (heartbeats every tick, elections after ten); undefined for the default, {@link defaultNodeTickMs}. */
   readonly tickMs: number | undefined
   /** Milliseconds between watermark broadcasts; undefined for the default. */
   readonly markMs: number | undefined

@@ -44,6 +44,17 @@ import type { MetricsServer, MetricsServerOptions } from '../metrics/prometheus.
 export const defaultDrainMs = 2000
 
 /**
+ * A node's Paxos tick when the configuration sets none, in milliseconds:
+ * heartbeats every tick, elections after ten silent ticks (300 ms and
+ * more). Processes on a busy machine stall for tens of milliseconds (GC,
+ * fsync, a core shared by several nodes); a 100 ms election timeout
+ * turned those stalls into leader changes, and every leader change rolls
+ * back the speculative transactions above the old epoch's watermark. Not
+ * on the commit path: slots are proposed at once and chosen on the acks.
+ */
+export const defaultNodeTickMs = 30
+
+/**
  * Reconnect backoff of cluster links: a restarted peer should be back in
  * its shards within a second, while the transport's own default backoff
  * (made for many peers) climbs to 10 s.
@@ -278,7 +289,7 @@ export class ClusterNode {
         clock: systemClock,
         random: Math.random,
         classic: config.commit === 'classic',
-        ...(config.tickMs !== undefined ? { tickMs: config.tickMs } : {}),
+        tickMs: config.tickMs ?? defaultNodeTickMs,
         ...(config.markMs !== undefined ? { markMs: config.markMs } : {}),
         // What a client given only a URL learns: the cluster without its secret.
         describe: () => ({ cluster: config.cluster, nodes: Object.fromEntries(config.nodeIds.map((id) => [id, { url: config.nodes[id]!.url }])), shards: config.shards })
