@@ -45,21 +45,26 @@ export async function describeCluster (options: RemoteOptions): Promise<ClusterC
   const channels = new Channels(ws)
   const txn = channels.channel('txn')
   const errors: string[] = []
-  try {
-    for (const url of options.urls) {
-      try {
-        const node = await ws.identify(url, options.connectTimeout ?? 5000)
-        const res = await txn.request(node, { c: 'config' }, { timeout: 5000 }) as TxnReply
-        if (res?.ok !== true || typeof res.config !== 'object' || res.config === null) throw new MakoError('the node did not describe its cluster', 'MAKO_NO_CONFIG')
-        return parseConfig({ ...(res.config as Record<string, unknown>), secret: options.secret })
-      } catch (err) {
-        errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`)
-      }
+  // Every URL at once, the first answer wins: a node that is down must
+  // not cost its connect timeout before the next one is tried.
+  const ask = async (url: string): Promise<ClusterConfig> => {
+    try {
+      const node = await ws.identify(url, options.connectTimeout ?? 5000)
+      const res = await txn.request(node, { c: 'config' }, { timeout: 5000 }) as TxnReply
+      if (res?.ok !== true || typeof res.config !== 'object' || res.config === null) throw new MakoError('the node did not describe its cluster', 'MAKO_NO_CONFIG')
+      return parseConfig({ ...(res.config as Record<string, unknown>), secret: options.secret })
+    } catch (err) {
+      errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`)
+      throw err
     }
+  }
+  try {
+    return await Promise.any(options.urls.map(ask))
+  } catch {
+    throw new MakoError(`No node of cluster ${cluster} answered (${errors.join('; ')})`, 'MAKO_UNAVAILABLE', { transient: true })
   } finally {
     await channels.close()
   }
-  throw new MakoError(`No node of cluster ${cluster} answered (${errors.join('; ')})`, 'MAKO_UNAVAILABLE', { transient: true })
 }
 
 /** A client's connection made from URLs: the connection and the configuration the cluster described. */

@@ -70,6 +70,8 @@ export abstract class TransportBase implements Transport, LinkHost {
   // Insertion order of a Set is the order links came up, which peers() promises.
   readonly #upPeers = new Set<NodeId>()
   readonly #events = new Listeners<TransportEvents>()
+  /** Pending {@link waitForPeer} calls, ended by close. */
+  readonly #waits = new Set<(err?: unknown) => void>()
   /** Set once close() starts. @internal */
   protected closing: MakoError | undefined
 
@@ -143,6 +145,7 @@ export abstract class TransportBase implements Transport, LinkHost {
     const timeout = options.timeout ?? this.limits.requestTimeout
     return new Promise((resolve, reject) => {
       const done = (err?: unknown): void => {
+        this.#waits.delete(done)
         off()
         this.clock.clearTimer(timer)
         options.signal?.removeEventListener('abort', onAbort)
@@ -150,6 +153,8 @@ export abstract class TransportBase implements Transport, LinkHost {
         else reject(err)
       }
       const off = this.on('peerUp', (up) => { if (up === peer) done() })
+      // Closing the transport ends the wait at once, not at its timeout.
+      this.#waits.add(done)
       const timer = this.clock.setTimer(timeout, () => { done(transportError(`${peer} did not come up in time`, TransportCodes.timeout)) })
       const onAbort = (): void => { done(new MakoError('Wait cancelled', TransportCodes.cancelled)) }
       options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -187,6 +192,7 @@ export abstract class TransportBase implements Transport, LinkHost {
    */
   protected shutdownLinks (reason: MakoError): void {
     for (const link of this.links.values()) link.shutdown(reason)
+    for (const done of [...this.#waits]) done(reason)
   }
 
   /** Closes the transport. */
