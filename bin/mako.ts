@@ -23,24 +23,30 @@ const commands: Record<string, Command> = {
   demo: { module: 'demo.js', usage: 'demo [--entries N]   a short tour of the embedded store' },
   serve: {
     module: 'serve.js',
-    usage: 'serve --config FILE --node ID [--data DIR] [--sync]\n                       run one node of a cluster until SIGINT/SIGTERM'
+    usage: 'serve --config FILE --node ID [--data DIR] [--sync] [--metrics HOST:PORT]\n                       run one node of a cluster until SIGINT/SIGTERM'
   },
   local: {
     module: 'local.js',
-    usage: 'local [--nodes 3] [--shards 2] [--data DIR]\n                       a whole cluster of child processes on loopback'
+    usage: 'local [--nodes 3] [--shards 2] [--data DIR] [--base-port P]\n                       a whole cluster of child processes on loopback'
   },
   start: {
     module: 'start.js',
-    usage: 'start                what npm start runs: a local cluster, a bank workload,\n                       a leader killed halfway, the invariant checked'
+    usage: 'start [--seconds 20] [--data DIR]\n                       what npm start runs: a local cluster, a bank workload,\n                       a leader killed halfway, the invariant checked'
   },
-  status: { module: 'status.js', usage: 'status URL --secret S  per shard: leader, epoch, log and watermark positions' },
+  status: {
+    module: 'status.js',
+    usage: 'status [URL...] (--secret S | --config FILE) [--once] [--json]\n                       per shard: leader, epoch, log and watermark positions, lag'
+  },
   get: {
     module: 'kv.js',
-    usage: 'get URL KEY          read a key (also: put URL KEY VALUE, del URL KEY,\n                       scan URL [--gte K] [--lt K] [--limit N])'
+    usage: 'get|put|del URL KEY [VALUE] (--secret S | --config FILE)\n                       read, write or delete one key'
   },
   put: { module: 'kv.js', usage: '' },
   del: { module: 'kv.js', usage: '' },
-  scan: { module: 'kv.js', usage: '' }
+  scan: {
+    module: 'kv.js',
+    usage: 'scan URL [--gte K] [--lt K] [--limit N] [--reverse] (--secret S | --config FILE)\n                       key<TAB>value lines in key order, at one consistent cut'
+  }
 }
 
 const USAGE = `usage: mako <command> [options]   (mako <command> --help for more)

@@ -1,4 +1,4 @@
-// `mako demo` (what `npm start` runs for now) works end to end: in-process
+// `mako demo` (the tour of the embedded store) works end to end: in-process
 // for its table, and as a real process for its exit codes.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
