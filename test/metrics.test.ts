@@ -52,5 +52,26 @@ t.test('a node serves its samples over HTTP', async (t) => {
   t.match(body, /mako_txn_commit_seconds_count\{node="n1"\} 5/, 'latency histogram')
   t.match(body, /mako_link_up\{node="n1",peer="n2"\} 1/, 'links')
   t.equal((await fetch(server.url.replace('/metrics', '/other'))).status, 404, 'only /metrics')
+
+  // A transaction whose read changed before it committed is refused, and
+  // the leader of that shard counts it by reason.
+  const tx = client.begin()
+  await tx.get(enc.encode('a0'))
+  await client.transaction(async (other) => { other.put(enc.encode('a0'), enc.encode('2')) })
+  tx.put(enc.encode('a0'), enc.encode('3'))
+  await t.rejects(tx.commit(), { code: 'MAKO_TXN_CONFLICT' }, 'the stale read is refused')
+  let leader: string | undefined
+  let statuses: Array<ReturnType<Hosted['service']['shards'][number]['status']>> = []
+  for (const n of simMap.nodes) {
+    const h = await sim.node<Promise<Hosted>>(n).app
+    if (h.shards.get(0)?.serving === true) {
+      leader = n
+      statuses = h.service.shards.map((s) => s.status())
+    }
+  }
+  t.ok(leader !== undefined, `shard 0 is led by ${String(leader)}`)
+  const mb = new MetricsBuilder()
+  collectNode(mb, { node: leader!, shards: () => statuses })
+  t.match(mb.render(), new RegExp(`mako_txn_aborts_total\\{node="${leader!}",shard="0",reason="read-changed"\\} 1\n`), 'aborts by reason')
   client.close()
 })

@@ -195,6 +195,14 @@ export interface ShardStatus {
   rolledBack: number
   /** In-doubt transactions resolved by asking the primary. */
   resolved: number
+  /**
+   * Transactions this replica refused or aborted as leader, by reason
+   * (since start): `write-locked` (a key to write is locked by another),
+   * `read-locked` and `read-changed` (validation), `too-old` (reads older
+   * than the limit), `coordinator-lost` (aborted by the primary after its
+   * coordinator went silent).
+   */
+  aborts: Record<string, number>
 }
 
 /** The answer to a request: `ok` with fields, a redirect, or an error code. */

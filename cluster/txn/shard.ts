@@ -93,6 +93,7 @@ export class TxnShard {
   #timer: TimerHandle | undefined
   #closed = false
   #stats = { installed: 0, rolledBack: 0, resolved: 0 }
+  readonly #aborts: Record<string, number> = {}
 
   /**
    * @param options Shard, replica, marks and tuning.
@@ -145,7 +146,8 @@ export class TxnShard {
       locks: this.#locks.size,
       prepared: this.#preps.size,
       oldestPrepared: [...this.#preps.values()].map((p) => `${p.id}@${p.pos}/prim${p.prim}/${this.#clock.now() - p.since}ms`).slice(0, 3).join(' '),
-      ...this.#stats
+      ...this.#stats,
+      aborts: { ...this.#aborts }
     }
   }
 
@@ -239,7 +241,7 @@ export class TxnShard {
       const keys = w.map(([k]) => keyString(k))
       for (const ks of keys) {
         const owner = this.#locks.get(ks)
-        if (owner !== undefined && owner !== id) return { ok: false, code: 'conflict', m: this.mark() }
+        if (owner !== undefined && owner !== id) return this.#refused('write-locked')
       }
       for (const ks of keys) this.#locks.set(ks, id)
       this.#preps.set(id, { id, keys, w, prim, since: this.#clock.now(), classic: classic || this.#classic, pos: 0 })
@@ -250,13 +252,24 @@ export class TxnShard {
   }
 
   #readsValid (id: string, r: readonly ReadEntry[], t0: number): string | undefined {
-    if (r.length > 0 && this.#clock.now() - t0 > this.#maxTxnMs) return 'MAKO_TXN_TOO_OLD'
+    if (r.length > 0 && this.#clock.now() - t0 > this.#maxTxnMs) return this.#count('too-old', 'MAKO_TXN_TOO_OLD')
     for (const [k, ver] of r) {
       const owner = this.#locks.get(keyString(k))
-      if (owner !== undefined && owner !== id) return 'conflict'
-      if (this.machine.latest(k).ver !== ver) return 'conflict'
+      if (owner !== undefined && owner !== id) return this.#count('read-locked', 'conflict')
+      if (this.machine.latest(k).ver !== ver) return this.#count('read-changed', 'conflict')
     }
     return undefined
+  }
+
+  /** Counts an abort by its reason; returns the reply code. */
+  #count (reason: string, code: string): string {
+    this.#aborts[reason] = (this.#aborts[reason] ?? 0) + 1
+    return code
+  }
+
+  /** A conflict refusal, counted by its reason. */
+  #refused (reason: string): TxnReply {
+    return { ok: false, code: this.#count(reason, 'conflict'), m: this.mark() }
   }
 
   /**
@@ -378,7 +391,7 @@ export class TxnShard {
     const keys = w.map(([k]) => keyString(k))
     for (const ks of keys) {
       const owner = this.#locks.get(ks)
-      if (owner !== undefined && owner !== id) return { ok: false, code: 'conflict', m: this.mark() }
+      if (owner !== undefined && owner !== id) return this.#refused('write-locked')
     }
     let vec = rvec
     for (const [k] of w) vec = mergeVectors(vec, this.machine.latest(k).vec)
@@ -440,6 +453,7 @@ export class TxnShard {
       if (now - prep.since < this.#inDoubtMs) continue
       if (prep.prim === this.shard) {
         // The primary decides: its coordinator is late, so abort.
+        this.#count('coordinator-lost', 'aborted')
         this.#abortPrep(prep)
         this.#stats.resolved++
         continue
