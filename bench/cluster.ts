@@ -61,6 +61,7 @@ const { values: opts } = parseArgs({
     zipf: { type: 'string' },
     modes: { type: 'string' },
     'light-workers': { type: 'string' },
+    'tick-ms': { type: 'string' },
     seed: { type: 'string' }
   }
 })
@@ -439,7 +440,7 @@ async function runDelay (delayMs: number, workloads: Workload[]): Promise<DelayR
       // would set them: heartbeats and retries no more often than a one-way
       // trip, elections after ten of them. (Not on the commit path: slots
       // are proposed at once and chosen on the acks.)
-      tickMs: Math.max(defaultNodeTickMs, delayMs),
+      tickMs: opts['tick-ms'] !== undefined ? Number(opts['tick-ms']) : Math.max(defaultNodeTickMs, delayMs),
       ...(delayMs > 0 ? { delays } : {})
     },
     startTimeoutMs: 30_000

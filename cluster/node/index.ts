@@ -9,7 +9,7 @@
 
 export { ConfigError, configNode, loadConfig, maxBoundaryBytes, maxConfigBytes, maxConfigNodes, maxConfigShards, maxDelayMs, maxIntervalMs, parseConfig } from './config.js'
 export type { ClusterConfig, CommitMode, NodeConfig, ShardEntry } from './config.js'
-export { ClusterNode, clusterLinkLimits, defaultDrainMs, defaultNodeTickMs } from './node.js'
+export { ClusterNode, clusterLinkLimits, defaultDrainMs, defaultNodeTickMs, nodeMaxInflightSlots } from './node.js'
 export type { ClusterNodeEvents, ClusterNodeOptions, ClusterNodeStatus } from './node.js'
 export { connectClient } from './connect.js'
 export type { ClusterConnection, ConnectOptions, RemoteNodeStatus } from './connect.js'

@@ -55,6 +55,15 @@ export const defaultDrainMs = 2000
 export const defaultNodeTickMs = 30
 
 /**
+ * Paxos slots a node's shard leader keeps proposed and not yet chosen. The
+ * window must cover what is in flight over one replication round trip: at
+ * 2,000 commits a second and 200 ms between replicas, 64 slots (the
+ * replica's default) made transactions queue for a slot, 8 ms at the
+ * median. Memory stays bounded by the pending-command limit.
+ */
+export const nodeMaxInflightSlots = 1024
+
+/**
  * Reconnect backoff of cluster links: a restarted peer should be back in
  * its shards within a second, while the transport's own default backoff
  * (made for many peers) climbs to 10 s.
@@ -290,6 +299,7 @@ export class ClusterNode {
         random: Math.random,
         classic: config.commit === 'classic',
         tickMs: config.tickMs ?? defaultNodeTickMs,
+        replica: { maxInflightSlots: nodeMaxInflightSlots },
         ...(config.markMs !== undefined ? { markMs: config.markMs } : {}),
         // What a client given only a URL learns: the cluster without its secret.
         describe: () => ({ cluster: config.cluster, nodes: Object.fromEntries(config.nodeIds.map((id) => [id, { url: config.nodes[id]!.url }])), shards: config.shards })
