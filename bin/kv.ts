@@ -177,6 +177,37 @@ export async function connectTarget (target: Target): Promise<RemoteConnection> 
   return Object.assign(conn, { config })
 }
 
+/**
+ * The command line's target, connected: {@link resolveTarget} then
+ * {@link connectTarget}, with their failures written through `fail` as
+ * the exit code a command returns (2 for bad usage or configuration, 1 for
+ * a cluster that cannot be reached).
+ *
+ * @param values The parsed flags.
+ * @param urls URLs from the command line.
+ * @param env Environment (for `MAKO_SECRET`).
+ * @param usage Where to read the usage, for the message: e.g. `mako get --help`.
+ * @param fail Writes a message and returns the exit code.
+ * @returns The connection, or the exit code when there is none.
+ * @internal
+ */
+export async function openTarget (values: ConnectValues, urls: string[], env: NodeJS.ProcessEnv, usage: string, fail: (message: string, code: number) => number): Promise<RemoteConnection | number> {
+  let target: Target
+  try {
+    target = await resolveTarget(values, urls, env)
+  } catch (err) {
+    if (err instanceof UsageError) return fail(`${err.message} (${usage} for usage)`, 2)
+    if (err instanceof MakoError) return fail(err.message, err.code === 'MAKO_INVALID_CONFIG' ? 2 : 1)
+    throw err
+  }
+  try {
+    return await connectTarget(target)
+  } catch (err) {
+    if (err instanceof MakoError) return fail(err.message, 1)
+    throw err
+  }
+}
+
 /** Milliseconds a command waits for its links to the cluster's nodes. */
 const linkWaitMs = 5000
 
@@ -320,21 +351,8 @@ export async function runKv (command: string, argv: string[], io: KvIo = { stdou
     limit = Number(values.limit)
     if (!/^\d+$/.test(values.limit)) return fail(`--limit takes a whole number, not ${JSON.stringify(values.limit)}`, 2)
   }
-  let target: Target
-  try {
-    target = await resolveTarget(values, url === undefined ? [] : [url], io.env)
-  } catch (err) {
-    if (err instanceof UsageError) return fail(`${err.message} (mako ${command} --help for usage)`, 2)
-    if (err instanceof MakoError) return fail(err.message, err.code === 'MAKO_INVALID_CONFIG' ? 2 : 1)
-    throw err
-  }
-  let conn: RemoteConnection
-  try {
-    conn = await connectTarget(target)
-  } catch (err) {
-    if (err instanceof MakoError) return fail(err.message, 1)
-    throw err
-  }
+  const conn = await openTarget(values, url === undefined ? [] : [url], io.env, `mako ${command} --help`, fail)
+  if (typeof conn === 'number') return conn
   const db = new ClusterLevel<string, string>({ client: conn.client })
   try {
     await db.open()

@@ -14,12 +14,11 @@
  */
 
 import { parseArgs } from 'node:util'
-import { MakoError } from '../lib/errors.js'
 import type { ClusterConfig } from '../cluster/node/config.js'
 import type { RemoteConnection } from '../cluster/node/remote.js'
 import type { ShardStatus } from '../cluster/txn/messages.js'
-import { CONNECT_USAGE, UsageError, connectOptions, connectTarget, resolveTarget } from './kv.js'
-import type { ConnectValues, Target } from './kv.js'
+import { CONNECT_USAGE, connectOptions, openTarget } from './kv.js'
+import type { ConnectValues } from './kv.js'
 
 /** Default milliseconds between samples. @internal */
 export const defaultStatusIntervalMs = 1000
@@ -331,21 +330,8 @@ export async function runStatus (argv: string[], io: StatusIo = { stdout: proces
       return fail(`--interval takes a whole number of milliseconds from ${minStatusIntervalMs} to ${maxStatusIntervalMs}, not ${JSON.stringify(values.interval)}`, 2)
     }
   }
-  let target: Target
-  try {
-    target = await resolveTarget(values, parsed.positionals, io.env)
-  } catch (err) {
-    if (err instanceof UsageError) return fail(`${err.message} (mako status --help for usage)`, 2)
-    if (err instanceof MakoError) return fail(err.message, err.code === 'MAKO_INVALID_CONFIG' ? 2 : 1)
-    throw err
-  }
-  let conn: RemoteConnection
-  try {
-    conn = await connectTarget(target)
-  } catch (err) {
-    if (err instanceof MakoError) return fail(err.message, 1)
-    throw err
-  }
+  const conn = await openTarget(values, parsed.positionals, io.env, 'mako status --help', fail)
+  if (typeof conn === 'number') return conn
   const config = conn.config
   // A node that does not answer within the interval is shown unreachable,
   // so that one down node does not stall the redraw.

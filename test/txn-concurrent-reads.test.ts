@@ -3,25 +3,14 @@
 // validated: a write to any of them between the read and the commit makes
 // the commit fail with a conflict.
 import t from 'tap'
-import { Simulator } from '../cluster/sim/index.js'
-import { Channels } from '../cluster/transport/channels.js'
-import { ClusterClient } from '../cluster/txn/client.js'
-import { bootNode, simMap } from './txn/sim-cluster.js'
+import { simClientCluster } from './txn/sim-cluster.js'
 
 const enc = new TextEncoder()
 const k = (s: string): Uint8Array => enc.encode(s)
 
 t.test('every one of concurrent reads is validated at commit', async (t) => {
-  const sim = new Simulator({ seed: 7 })
-  for (const id of simMap.nodes) sim.addNode(id, (env) => bootNode(env))
-  const app = sim.addNode('app', (env) => {
-    for (const m of simMap.nodes) env.transport.link(m as never)
-    return new ClusterClient({ transport: new Channels(env.transport).channel('txn'), map: simMap, clock: env.clock, random: () => env.random.next(), timeout: 2000, attemptTimeout: 200 })
-  })
-  const stop = sim.runInBackground()
+  const { client, stop } = await simClientCluster(7)
   t.teardown(stop)
-  const client = app.app
-  await client.start()
   // Keys on both shards (the map cuts at 'm').
   const keys = ['b1', 'b2', 'b3', 'x1', 'x2', 'x3']
   await client.transaction(async (tx) => { for (const key of keys) tx.put(k(key), k('0')) })

@@ -5,28 +5,17 @@
 // clients get MAKO_TRANSACTION_ROLLED_BACK, and what was final before
 // stays.
 import t from 'tap'
-import { Simulator } from '../cluster/sim/index.js'
-import { Channels } from '../cluster/transport/channels.js'
-import { ClusterClient } from '../cluster/txn/client.js'
 import type { Hosted } from '../cluster/txn/host.js'
 import { Fate, epochOf, seqOf } from '../cluster/txn/vector.js'
-import { bootNode, simMap } from './txn/sim-cluster.js'
+import { simClientCluster, simMap } from './txn/sim-cluster.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const k = (s: string): Uint8Array => enc.encode(s)
 
 t.test('speculative transactions above the old epoch final watermark roll back, final ones stay', async (t) => {
-  const sim = new Simulator({ seed: 42 })
-  for (const id of simMap.nodes) sim.addNode(id, (env) => bootNode(env))
-  const app = sim.addNode('app', (env) => {
-    for (const m of simMap.nodes) env.transport.link(m as never)
-    return new ClusterClient({ transport: new Channels(env.transport).channel('txn'), map: simMap, clock: env.clock, random: () => env.random.next(), timeout: 2000, attemptTimeout: 200 })
-  })
-  const stop = sim.runInBackground()
+  const { sim, client, stop } = await simClientCluster(42)
   t.teardown(stop)
-  const client = app.app
-  await client.start()
   const hosts = async (): Promise<Array<[string, Hosted]>> => await Promise.all(simMap.nodes.map(async (n) => [n, await sim.node<Promise<Hosted>>(n).app] as [string, Hosted]))
   const leaderOf = async (shard: number): Promise<string | undefined> => (await hosts()).find(([n, h]) => sim.node(n).alive && h.shards.get(shard)?.serving === true)?.[0]
 

@@ -113,6 +113,26 @@ export function bootClient (env: NodeEnv): ClientApp {
   return { env, client }
 }
 
+/**
+ * A simulated cluster (three nodes, the two shards of {@link simMap}) and
+ * one started client on node `app`, running in the background: what the
+ * step-by-step tests begin with. Stop it with `stop` (a tap teardown).
+ *
+ * @param seed The simulator's seed.
+ * @internal
+ */
+export async function simClientCluster (seed: number): Promise<{ sim: Simulator, client: ClusterClient, stop: () => void }> {
+  const sim = new Simulator({ seed })
+  for (const id of nodes) sim.addNode(id, (env) => bootNode(env))
+  const app = sim.addNode('app', (env) => {
+    for (const m of nodes) env.transport.link(m as never)
+    return new ClusterClient({ transport: new Channels(env.transport).channel('txn'), map: simMap, clock: env.clock, random: () => env.random.next(), timeout: 2000, attemptTimeout: 200 })
+  })
+  const stop = sim.runInBackground()
+  await app.app.start()
+  return { sim, client: app.app, stop }
+}
+
 /** A failed run. @internal */
 export class TxnSimFailure extends Error {
   constructor (readonly seed: number, message: string, readonly trace: string[]) {
