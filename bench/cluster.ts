@@ -289,7 +289,8 @@ interface Cell {
 const pct = (sorted: number[], p: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-async function runCell (client: ClusterClient, wl: Workload, mode: Mode, delayMs: number, crossPct: number, workers = WORKERS, warmup = WARMUP, seconds = SECONDS): Promise<Cell> {
+async function runCell (client: ClusterClient, wl: Workload, mode: Mode, delayMs: number, crossPct: number, load: Cell['load'] = 'throughput', warmup = WARMUP, seconds = SECONDS): Promise<Cell> {
+  const workers = load === 'throughput' ? WORKERS : LIGHT_WORKERS
   const ack: number[] = []
   const fin: number[] = []
   const finAll: number[] = []
@@ -359,7 +360,7 @@ async function runCell (client: ClusterClient, wl: Workload, mode: Mode, delayMs
     mode,
     delayMs,
     crossPct,
-    load: workers === WORKERS ? 'throughput' : 'light',
+    load,
     workers,
     seconds: elapsed,
     commits,
@@ -452,7 +453,7 @@ async function runDelay (delayMs: number, workloads: Workload[]): Promise<DelayR
     const client = conn.client
     for (const wl of workloads) await load(client, wl.load())
     // Warm-up, not measured: JIT, connections and the shards' first epochs.
-    for (const wl of workloads) await runCell(client, wl, 'speculative', delayMs, 50, WORKERS, WARMUP + 2, 0)
+    for (const wl of workloads) await runCell(client, wl, 'speculative', delayMs, 50, 'throughput', WARMUP + 2, 0)
     const leadersAtStart = cluster.leaders.length
     const cells: Cell[] = []
     const checks: Record<string, string> = {}
@@ -466,7 +467,7 @@ async function runDelay (delayMs: number, workloads: Workload[]): Promise<DelayR
       }
       // Latency without queueing: a few workers, every cross ratio.
       for (const cross of CROSS) {
-        const cell = await runCell(client, wl, 'speculative', delayMs, cross, LIGHT_WORKERS)
+        const cell = await runCell(client, wl, 'speculative', delayMs, cross, 'light')
         cells.push(cell)
         process.stderr.write(`  ${wl.name} speculative, ${LIGHT_WORKERS} workers, delay ${delayMs} ms cross ${cross}%: ack p50 ${cell.ackP50.toFixed(1)} ms, final p50 ${cell.finalP50.toFixed(1)} ms\n`)
       }

@@ -72,6 +72,6 @@ t.test('a node serves its samples over HTTP', async (t) => {
   t.ok(leader !== undefined, `shard 0 is led by ${String(leader)}`)
   const mb = new MetricsBuilder()
   collectNode(mb, { node: leader!, shards: () => statuses })
-  t.match(mb.render(), new RegExp(`mako_txn_aborts_total\\{node="${leader!}",shard="0",reason="read-changed"\\} 1\n`), 'aborts by reason')
+  t.match(mb.render(), new RegExp(`mako_shard_aborts_total\\{node="${leader!}",shard="0",reason="read-changed"\\} 1\n`), 'aborts by reason')
   client.close()
 })

@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { MakoError } from '../../lib/errors.js'
 import { loadConfig, parseConfig } from './config.js'
@@ -369,7 +370,7 @@ export async function startLocalCluster (options: LocalClusterOptions = {}): Pro
         proc.expected = true
         child.kill('SIGKILL')
       }, startMs)
-      lines(child.stdout!, (line) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
         const words = line.split(' ')
         if (words[0] === 'ready' && words[1] === id && !ready) {
           ready = true
@@ -381,7 +382,7 @@ export async function startLocalCluster (options: LocalClusterOptions = {}): Pro
         }
         options.onLine?.({ node: id, stream: 'stdout', line })
       })
-      lines(child.stderr!, (line) => {
+      createInterface({ input: child.stderr! }).on('line', (line) => {
         proc.tail.push(line)
         if (proc.tail.length > maxKeptLines) proc.tail.shift()
         options.onLine?.({ node: id, stream: 'stderr', line })
@@ -475,20 +476,4 @@ export async function startLocalCluster (options: LocalClusterOptions = {}): Pro
     },
     stop
   }
-}
-
-/** Calls `onLine` with each complete line of a stream. */
-function lines (stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let buf = ''
-  stream.setEncoding('utf8')
-  stream.on('data', (chunk: string) => {
-    buf += chunk
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      onLine(line)
-    }
-  })
-  stream.on('end', () => { if (buf !== '') onLine(buf) })
 }

@@ -64,7 +64,6 @@ export class TxnService {
   readonly #sent = new Map<number, string>()
   #timer: TimerHandle | undefined
   #closed = false
-  #dirty = false
   #pushing = false
 
   /**
@@ -85,7 +84,6 @@ export class TxnService {
     this.#t.onMessage((from, payload) => { this.#onMessage(from, payload) })
     this.#t.on('peerDown', (peer) => { this.#subscribers.delete(peer) })
     this.#marks.onChange((shard, closed) => {
-      this.#dirty = true
       for (const s of this.#shards.values()) s.machine.fold(closed)
       // A replica's own mark moved (it applied chosen slots): tell the
       // others once the current turn's work is done rather than at the

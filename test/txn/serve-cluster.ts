@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../../cluster/node/config.js'
 import type { ClusterConfig } from '../../cluster/node/config.js'
@@ -110,27 +111,19 @@ export class ServeCluster {
     track(child)
     this.#procs.set(id, child)
     return new Promise((resolve, reject) => {
-      let buf = ''
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
         reject(new Error(`${id} did not print ready within ${this.#startTimeoutMs} ms`))
       }, this.#startTimeoutMs)
-      child.stdout.setEncoding('utf8')
-      child.stdout.on('data', (chunk: string) => {
-        buf += chunk
-        let nl
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl)
-          buf = buf.slice(nl + 1)
-          const words = line.split(' ')
-          if (words[0] === 'ready' && words[1] === id) {
-            clearTimeout(timer)
-            resolve()
-          } else if (words[0] === 'leader' && words.length === 3) {
-            this.leaders.push({ node: id, shard: Number(words[1]), epoch: Number(words[2]), at: performance.now() })
-          } else {
-            this.log.push(`${id} stdout ${line}`)
-          }
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const words = line.split(' ')
+        if (words[0] === 'ready' && words[1] === id) {
+          clearTimeout(timer)
+          resolve()
+        } else if (words[0] === 'leader' && words.length === 3) {
+          this.leaders.push({ node: id, shard: Number(words[1]), epoch: Number(words[2]), at: performance.now() })
+        } else {
+          this.log.push(`${id} stdout ${line}`)
         }
       })
       child.stderr.setEncoding('utf8')
