@@ -6,7 +6,8 @@
  *
  * Run: `npx tsc -p . && node dist/bench/transport.js` (BENCH_MS sets the
  * length of one pass, default 1000; BENCH_PASSES the number of passes,
- * default and at least 3). Prints a markdown table and writes
+ * default and at least 3; BENCH_WINDOWS and BENCH_KINDS pick rows, for
+ * example `BENCH_WINDOWS=1024 BENCH_KINDS=rpc`). Prints a markdown table and writes
  * bench/results/transport.json. Figures are medians of the passes. Besides
  * rates it reports CPU time (client plus server) per message, which holds
  * still when other processes load the machine and rates do not.
@@ -28,7 +29,12 @@ const secret = 'bench-secret-0123456789abcdef'
 const passMs = Number(process.env['BENCH_MS'] ?? 1000)
 const warmupMs = Math.min(300, passMs / 3)
 const passes = Math.max(3, Number(process.env['BENCH_PASSES'] ?? 3))
-const windows = [1, 64, 1024]
+const windows = (process.env['BENCH_WINDOWS'] ?? '1,64,1024').split(',').map(Number)
+const kinds = (process.env['BENCH_KINDS'] ?? 'rpc,one-way').split(',') as Kind[]
+// Profiling one mode: BENCH_ONLY=batched leaves the baseline out (and with it the ratios).
+const modes: readonly Mode[] = process.env['BENCH_ONLY'] === 'batched'
+  ? ['mako batched']
+  : ['mako batched', 'mako unbatched', 'plain ws (JSON, 1 msg/frame)']
 const payload = { op: 'get', key: 'user:00001234' }
 
 type Mode = 'mako batched' | 'mako unbatched' | 'plain ws (JSON, 1 msg/frame)'
@@ -185,7 +191,7 @@ async function timed (window: number, once: () => Promise<unknown>, latencies?: 
 }
 
 async function makoRpc (client: WsTransport, server: NodeId, window: number): Promise<Pass> {
-  return timed(window, () => client.request(server, payload), new Latencies())
+  return await timed(window, () => client.request(server, payload), new Latencies())
 }
 
 /**
@@ -317,13 +323,16 @@ async function main (): Promise<void> {
   await clients.unbatched.waitForPeer(servers.unbatched)
 
   const rows: Row[] = []
-  for (const kind of ['rpc', 'one-way'] as const) {
+  for (const kind of kinds) {
     for (const inFlight of windows) {
       const byMode = new Map<Mode, Pass[]>()
-      for (let pass = 0; pass < passes; pass++) {
+      // Pass -1 warms every mode up and is thrown away: V8 grows its young
+      // generation and compiles the hot paths over the first second or two,
+      // and the first measured pass ran up to 40 % slower than the last.
+      for (let pass = -1; pass < passes; pass++) {
         // Interleave the modes within a pass so that drift in the machine's
         // load affects all of them alike.
-        for (const mode of ['mako batched', 'mako unbatched', 'plain ws (JSON, 1 msg/frame)'] as const) {
+        for (const mode of modes) {
           let result: Pass
           if (mode === 'plain ws (JSON, 1 msg/frame)') {
             result = kind === 'rpc' ? await plainRpc(urls.plain, inFlight) : await plainOneWay(urls.plain, inFlight)
@@ -333,7 +342,7 @@ async function main (): Promise<void> {
               ? await makoRpc(clients[which], servers[which], inFlight)
               : await makoOneWay(clients[which], servers[which], inFlight)
           }
-          byMode.set(mode, [...(byMode.get(mode) ?? []), result])
+          if (pass >= 0) byMode.set(mode, [...(byMode.get(mode) ?? []), result])
         }
       }
       const plainRate = median((byMode.get('plain ws (JSON, 1 msg/frame)') ?? []).map((p) => p.messagesPerSecond))

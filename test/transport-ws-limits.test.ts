@@ -268,15 +268,37 @@ t.test('messages of one turn leave in one frame; without batching, one frame eac
   }
 })
 
+t.test('a long turn sends its batch in parts of about 8 KiB, in order', async (t) => {
+  const [a, b] = await wsCluster(2)
+  if (a === undefined || b === undefined) throw new Error('cluster')
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  const seen: number[] = []
+  b.onMessage((_from, payload) => { seen.push((payload as { i: number }).i) })
+  const stats = a.link(b.nodeId).stats()
+  for (let i = 0; i < 4000; i++) a.send(b.nodeId, { i, pad: 'x'.repeat(20) })
+  // Parts left during the loop, before the turn ended.
+  const during = a.link(b.nodeId).stats().framesSent - stats.framesSent
+  const bytes = a.link(b.nodeId).stats().bytesSent - stats.bytesSent
+  await until(() => seen.length === 4000, 'all messages')
+  const frames = a.link(b.nodeId).stats().framesSent - stats.framesSent
+  t.ok(during >= 10, `${during} frames left while the turn still ran (${bytes} bytes)`)
+  t.ok(frames <= during + 1, `the rest left in one frame at the end of the turn (${frames} in all)`)
+  t.same(seen, Array.from({ length: 4000 }, (_, i) => i), 'in the order sent')
+})
+
 t.test('large batches are split at maxPayload', async (t) => {
-  const [a, b] = await wsCluster(2, { limits: { maxPayload: 64 * 1024 } })
+  // 4 KiB frames hold two 1.5 KB messages, and the batch of about 8 KiB
+  // that leaves during the turn must be split.
+  const [a, b] = await wsCluster(2, { limits: { maxPayload: 4 * 1024 } })
   if (a === undefined || b === undefined) throw new Error('cluster')
   t.teardown(() => Promise.all([a.close(), b.close()]))
   let got = 0
   b.onMessage(() => { got++ })
-  for (let i = 0; i < 40; i++) a.send(b.nodeId, new Uint8Array(10_000))
+  const before = a.link(b.nodeId).stats().framesSent
+  for (let i = 0; i < 40; i++) a.send(b.nodeId, new Uint8Array(1500))
   await until(() => got === 40, 'all messages')
-  t.ok(a.link(b.nodeId).stats().framesSent >= 7, `400 KB went in frames of at most 64 KiB (${a.link(b.nodeId).stats().framesSent})`)
+  const frames = a.link(b.nodeId).stats().framesSent - before
+  t.ok(frames >= 20, `60 KB went in frames of at most 4 KiB (${frames})`)
 })
 
 t.test('two nodes dialing each other end with one connection', async (t) => {
