@@ -19,6 +19,10 @@ class Harness {
   readonly reads = new Map<string, string[]>()
   queue: Array<{ from: string, to: string, msg: PaxosMessage }> = []
   filter: Filter = () => true
+  /** Ticks a message from one replica to another spends on the way (0: delivered in the same pump). */
+  delay: (from: string, to: string) => number = () => 0
+  #held: Array<{ at: number, m: { from: string, to: string, msg: PaxosMessage } }> = []
+  #now = 0
   readonly #opts: Partial<ReplicaOptions>
   readonly #rnd: SeededRandom
 
@@ -72,6 +76,11 @@ class Harness {
       for (const m of q) {
         if (!this.alive.has(m.to) || !this.alive.has(m.from)) continue
         if (m.from !== m.to && !this.filter(m.from, m.to, m.msg)) continue
+        const d = m.from === m.to ? 0 : this.delay(m.from, m.to)
+        if (d > 0) {
+          this.#held.push({ at: this.#now + d, m })
+          continue
+        }
         busy = true
         this.rep(m.to).step(m.msg)
       }
@@ -82,6 +91,11 @@ class Harness {
 
   tick (k = 1): void {
     for (let i = 0; i < k; i++) {
+      this.#now++
+      const due = this.#held.filter((h) => h.at <= this.#now)
+      this.#held = this.#held.filter((h) => h.at > this.#now)
+      // Delivered before the tick: a delayed message is not delayed again.
+      for (const { m } of due) if (this.alive.has(m.to)) this.rep(m.to).step(m.msg)
       for (const id of this.alive) this.rep(id).tick()
       this.pump()
     }
@@ -230,6 +244,46 @@ t.test('read index: a read is confirmed only after a quorum answers a heartbeat 
   h.tick(1)
   t.same(h.reads.get(l), [`q1@${h.rep(l).status().commitIndex}`])
   t.match(h.rep(h.ids.find((x) => x !== l)!).read('q2'), { code: 'MAKO_NOT_LEADER', leader: l }, 'a follower redirects')
+})
+
+t.test('accepts are resent after a peer\'s measured round trip, not every retryTicks', async (t) => {
+  const h = new Harness(3, { retryTicks: 2, electionTicks: 20 })
+  const l = h.untilLeader()
+  const [fast, slow] = h.ids.filter((id) => id !== l) as [string, string]
+  // 4 ticks each way to and from the slow peer: a round trip of 8 ticks.
+  h.delay = (from, to) => from === slow || to === slow ? 4 : 0
+  h.tick(60)
+  const leader = h.rep(l)
+  t.equal(leader.retryAfter(fast), 2, 'a peer that answers within the tick: retryTicks')
+  const slowRetry = leader.retryAfter(slow)
+  t.ok(slowRetry >= 9 && slowRetry <= 40, `the slow peer: its round trip and some (${slowRetry} ticks)`)
+
+  const acceptsTo = (peer: string, from: number): number => h.readies.get(l)!.slice(from)
+    .flatMap((rd) => rd.sendAfterPersist).filter((o) => o.to === peer && o.msg.t === 'accept').length
+  const mark = h.readies.get(l)!.length
+  leader.propose(cmd('x#1'))
+  h.pump()
+  t.equal(h.rep(l).status().commitIndex, h.applied.get(l)!.at(-1)!.slot, 'chosen with the fast peer at once')
+  h.tick(8)
+  t.equal(acceptsTo(slow, mark), 1, 'sent once to the slow peer, whose answer takes 8 ticks')
+  h.tick(6)
+  t.ok(h.applied.get(slow)!.some((e) => cmdIds(e.value).includes('x#1')), 'the slow peer applied it')
+
+  // With the fast peer down, a slot needs the slow one: an accept lost on
+  // the way to it is sent again once its retry time has passed, not before.
+  h.crash(fast)
+  let drop = true
+  h.filter = (from, to, msg) => !(drop && from === l && to === slow && msg.t === 'accept')
+  const mark2 = h.readies.get(l)!.length
+  leader.propose(cmd('x#2'))
+  h.pump()
+  drop = false
+  h.tick(slowRetry - 1)
+  t.equal(acceptsTo(slow, mark2), 1, `not resent within ${slowRetry - 1} ticks`)
+  h.tick(2)
+  t.equal(acceptsTo(slow, mark2), 2, `resent once its retry time passed (now ${leader.retryAfter(slow)} ticks, role ${leader.status().role})`)
+  h.tick(12)
+  t.ok([l, slow].every((id) => h.applied.get(id)!.some((e) => cmdIds(e.value).includes('x#2'))), 'then chosen and applied')
 })
 
 t.test('lease: a leader holding a lease answers reads at once; it stops when the lease runs out', async (t) => {

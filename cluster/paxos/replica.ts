@@ -84,7 +84,11 @@ export interface ReplicaOptions {
   electionTicks?: number
   /** Ticks between leader heartbeats. Default 1. */
   heartbeatTicks?: number
-  /** Ticks before an unanswered accept, prepare or fetch is sent again. Default 2. */
+  /**
+   * Ticks before an unanswered accept, prepare or fetch is sent again.
+   * Default 2. A leader waits longer for a peer whose measured round trip
+   * is longer: see {@link Replica.retryAfter}.
+   */
   retryTicks?: number
   /**
    * Leader lease length in ticks, 0 for none (the default). Must be below
@@ -180,7 +184,10 @@ interface Slot {
 interface InflightSlot {
   value: Value
   acks: Set<string>
+  /** When the accepts first went out. */
   sentAt: number
+  /** When each member was last sent the accept again, once any was. */
+  resentAt: Map<string, number> | undefined
 }
 
 interface PendingRead {
@@ -203,6 +210,8 @@ interface LeaderState {
   ctx: number
   confirmedCtx: number
   ctxSentAt: Map<number, number>
+  /** Per peer: smoothed heartbeat round trip and its mean deviation, in ticks (RFC 6298). */
+  rtt: Map<string, { srtt: number, rttvar: number }>
   reads: PendingRead[]
   leaseUntil: number
   hbNow: boolean
@@ -222,6 +231,17 @@ interface InitState {
 }
 
 const NEVER = -1e15
+
+/** Folds one round-trip sample into a peer's estimate, as RFC 6298 does (gains 1/8 and 1/4). */
+function sampleRtt (rtt: Map<string, { srtt: number, rttvar: number }>, peer: string, sample: number): void {
+  const est = rtt.get(peer)
+  if (est === undefined) {
+    rtt.set(peer, { srtt: sample, rttvar: sample / 2 })
+    return
+  }
+  est.rttvar = 0.75 * est.rttvar + 0.25 * Math.abs(est.srtt - sample)
+  est.srtt = 0.875 * est.srtt + 0.125 * sample
+}
 
 /**
  * A Multi-Paxos replica of one shard. See the module documentation.
@@ -827,6 +847,7 @@ export class Replica {
       ctx: 0,
       confirmedCtx: 0,
       ctxSentAt: new Map(),
+      rtt: new Map(),
       reads: [],
       leaseUntil: NEVER,
       hbNow: true
@@ -853,7 +874,7 @@ export class Replica {
   // --- phase 2
 
   #proposeSlot (lead: LeaderState, slot: number, value: Value): void {
-    lead.inflight.set(slot, { value, acks: new Set(), sentAt: this.#now })
+    lead.inflight.set(slot, { value, acks: new Set(), sentAt: this.#now, resentAt: undefined })
     for (const m of this.members) this.#queueAccept(m, slot, value)
   }
 
@@ -1052,10 +1073,19 @@ export class Replica {
     }
     if (this.#now % this.#o.heartbeatTicks === 0) lead.hbNow = true
     // Resend accepts not acknowledged in time, to whoever has not answered.
+    // In time is the peer's round trip with room for its variation: resending
+    // sooner only repeats large accepts down a slow link (with 100 ms each
+    // way and 30 ms ticks, every slot went three more times to each follower).
+    const members = this.members
+    const wait = members.map((m) => this.retryAfter(m))
     for (const [slot, inf] of lead.inflight) {
       if (this.#now - inf.sentAt < this.#o.retryTicks) continue
-      inf.sentAt = this.#now
-      for (const m of this.members) if (!inf.acks.has(m)) this.#queueAccept(m, slot, inf.value)
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i]!
+        if (inf.acks.has(m) || this.#now - (inf.resentAt?.get(m) ?? inf.sentAt) < wait[i]!) continue
+        this.#queueAccept(m, slot, inf.value)
+        ;(inf.resentAt ??= new Map()).set(m, this.#now)
+      }
     }
     this.#maybeFetch(undefined)
   }
@@ -1094,10 +1124,29 @@ export class Replica {
     this.#out(m.from, { t: 'heartbeatAck', ...this.#hdr(), b: m.b, ok: true, promised: this.#promised, ctx, commit: this.#commit })
   }
 
+  /**
+   * Ticks the leader waits for a peer's answer to an accept before sending
+   * it again: the retransmission timeout of RFC 6298 (smoothed round trip
+   * plus four mean deviations, one tick more for the tick's rounding) over
+   * heartbeat round trips, at least `retryTicks` and at most twice
+   * `electionTicks`. `retryTicks` until a round trip was measured, and on a
+   * replica that does not lead.
+   *
+   * @param peer A member.
+   */
+  retryAfter (peer: string): number {
+    const est = this.#lead?.rtt.get(peer)
+    if (est === undefined) return this.#o.retryTicks
+    const rto = Math.ceil(est.srtt + 4 * est.rttvar) + 1
+    return Math.min(Math.max(this.#o.retryTicks, rto), 2 * this.#o.electionTicks)
+  }
+
   #onHeartbeatAck (m: HeartbeatAckMsg): void {
     const lead = this.#leaderAnswer(m)
     if (lead === undefined) return
     if (m.ctx > (lead.ackedCtx.get(m.from) ?? 0)) {
+      const sentAt = lead.ctxSentAt.get(m.ctx)
+      if (sentAt !== undefined) sampleRtt(lead.rtt, m.from, this.#now - sentAt)
       lead.ackedCtx.set(m.from, m.ctx)
       // The highest round a quorum (counting the leader) has acknowledged.
       const acked = [...lead.ackedCtx.values()].sort((a, b) => b - a)
