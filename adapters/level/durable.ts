@@ -27,7 +27,7 @@ import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MakoError } from '../../lib/errors.js'
 import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
-import { decodeBatch, encodeBatch, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
+import { decodeBatch, encodeBatchTransient, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
 import { FileLog, repairLog, type LogRepair, type TornTail } from '../disk/log.js'
 import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
 import { lockDirectory, type DirectoryLock } from '../disk/lock.js'
@@ -126,7 +126,8 @@ export class Durable {
     pending.push(ops)
     let seq: number
     try {
-      seq = await this.log.append(encodeBatch(ops), { sync })
+      // append copies the bytes before it returns, so the shared scratch will do.
+      seq = await this.log.append(encodeBatchTransient(ops), { sync })
     } catch (err) {
       pending.splice(pending.indexOf(ops), 1)
       throw err
