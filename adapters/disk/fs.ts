@@ -119,10 +119,31 @@ export function errnoCode (err: unknown): string | undefined {
 export async function writeAll (
   fs: FileSystem, fd: number, buf: Uint8Array, start: number, end: number, position: number, inline = false
 ): Promise<void> {
+  if (inline) {
+    writeAllSync(fs, fd, buf, start, end, position)
+    return
+  }
   let off = start
   let pos = position
   while (off < end) {
-    const n = inline ? fs.writeSync(fd, buf, off, end - off, pos) : await fs.write(fd, buf, off, end - off, pos)
+    const n = await fs.write(fd, buf, off, end - off, pos)
+    if (!(n > 0)) throw Object.assign(new Error(`write made no progress (${n} bytes)`), { code: 'EIO' })
+    off += n
+    pos += n
+  }
+}
+
+/**
+ * {@link writeAll} with `writeSync`, for callers on the write path that
+ * should not pay a promise for a call that is done when it returns.
+ *
+ * @internal
+ */
+export function writeAllSync (fs: FileSystem, fd: number, buf: Uint8Array, start: number, end: number, position: number): void {
+  let off = start
+  let pos = position
+  while (off < end) {
+    const n = fs.writeSync(fd, buf, off, end - off, pos)
     if (!(n > 0)) throw Object.assign(new Error(`write made no progress (${n} bytes)`), { code: 'EIO' })
     off += n
     pos += n

@@ -74,7 +74,7 @@
 
 import { join } from 'node:path'
 import { MakoError, assert } from '../../lib/errors.js'
-import { errnoCode, nodeFileSystem, writeAll, type FileSystem } from './fs.js'
+import { errnoCode, nodeFileSystem, writeAll, writeAllSync, type FileSystem } from './fs.js'
 import {
   FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_NAME, STEP_END, STEP_MORE, STEP_RECORD, SegmentScanner,
   encodeFrame, encodeSegmentHeader, isFrameAt, segmentName
@@ -730,7 +730,8 @@ export class FileLog implements Log {
         const last = group[j - 1] as PendingAppend
         if (j === group.length && waiters.length > 0) needSync = true
         try {
-          await writeAll(this.fs, this.fd, buf, bufStart, last.end, seg.end, this.inline)
+          if (this.inline) writeAllSync(this.fs, this.fd, buf, bufStart, last.end, seg.end)
+          else await writeAll(this.fs, this.fd, buf, bufStart, last.end, seg.end)
         } catch (err) {
           throw await this.undoWrite(seg, ioError(`write to log segment ${seg.path} at offset ${seg.end} failed`, err))
         }
