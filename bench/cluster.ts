@@ -4,14 +4,17 @@
  * loopback, with a delay injected on the links between replicas of a shard
  * (standing for datacenters apart), a cross-shard ratio, and contention
  * from Zipf-skewed key choice. Workloads: bank transfers, and a New-Order /
- * Payment subset of TPC-C (one warehouse per shard, so a remote supply
+ * Payment subset of TPC-C (four warehouses per shard; a remote supply
  * warehouse or a remote customer makes a transaction cross-shard).
  *
  * Both commit modes run on the same cluster in the same run (the commit
  * mode is an option of each commit). Workers are closed loops: a worker
  * starts its next transaction when the last one is acknowledged
  * (speculatively for speculative commit; classic commit acknowledges after
- * replication, which is what it is); a transaction that aborts on a
+ * replication, which is what it is). Throughput cells run 16 workers with
+ * no pause; the light-load cells the latency bars are read from run 2
+ * workers that think 10-30 ms after each commit (`--think-ms`, 20 by
+ * default; 0 makes them closed loops too). A transaction that aborts on a
  * conflict is retried with backoff and counts once in the abort rate for
  * each failed attempt. Latencies are the commit's, from the call to
  * commit (the transaction's reads done) to its acknowledgement and to its
@@ -22,7 +25,8 @@
  * included) is reported beside them.
  *
  * Run: `npm run bench:cluster [-- --quick] [--seconds S] [--workers N]
- * [--delays 0,10,50,100] [--cross 0,10,50,100] [--workloads bank,tpcc]`.
+ * [--delays 0,10,50,100] [--cross 0,10,50,100] [--workloads bank,tpcc]
+ * [--light-workers N] [--think-ms MS]`.
  * Writes bench/results/cluster.json and bench/results/cluster.svg.
  *
  * @module
@@ -61,6 +65,7 @@ const { values: opts } = parseArgs({
     zipf: { type: 'string' },
     modes: { type: 'string' },
     'light-workers': { type: 'string' },
+    'think-ms': { type: 'string' },
     'tick-ms': { type: 'string' },
     seed: { type: 'string' }
   }
@@ -72,6 +77,16 @@ const WARMUP = Number(opts.warmup ?? (quick ? 0.5 : 1))
 const WORKERS = Number(opts.workers ?? 16)
 /** Workers of the light-load cells the latency bars are read from. */
 const LIGHT_WORKERS = Number(opts['light-workers'] ?? 2)
+/**
+ * Think time of a light-load worker after each commit, in ms (jittered 0.5x
+ * to 1.5x), as TPC-C's terminals think between transactions. Without it two
+ * closed-loop workers offer 200-1,400 transactions/s, which with four
+ * processes on two cores measured queueing for the CPU, not latency: TPC-C
+ * final p50 was the round trip + 6-13 ms at 100 ms, and + 0-2 ms with 20 ms
+ * of think time (about 80 transactions/s offered).
+ */
+const THINK_MS = Number(opts['think-ms'] ?? 20)
+const LIGHT_LABEL = `${LIGHT_WORKERS} workers, ${THINK_MS} ms think time`
 const DELAYS = list(opts.delays, quick ? [0, 50] : [0, 10, 50, 100])
 const CROSS = list(opts.cross, quick ? [10, 100] : [0, 10, 50, 100])
 const WORKLOADS = (opts.workloads ?? 'bank,tpcc').split(',') as WorkloadName[]
@@ -265,7 +280,7 @@ interface Cell {
   mode: Mode
   delayMs: number
   crossPct: number
-  /** `throughput`: {@link WORKERS} workers; `light`: {@link LIGHT_WORKERS}, for latency without queueing. */
+  /** `throughput`: {@link WORKERS} closed-loop workers; `light`: {@link LIGHT_WORKERS} with {@link THINK_MS} of think time, for latency without queueing. */
   load: 'throughput' | 'light'
   workers: number
   seconds: number
@@ -327,6 +342,7 @@ async function runCell (client: ClusterClient, wl: Workload, mode: Mode, delayMs
             finals.add(f)
             void f.finally(() => finals.delete(f))
           }
+          if (load === 'light' && THINK_MS > 0) await sleep(THINK_MS * (0.5 + prng.below(1000) / 1000))
           break
         } catch (err) {
           const code = err instanceof MakoError ? err.code : 'error'
@@ -469,7 +485,7 @@ async function runDelay (delayMs: number, workloads: Workload[]): Promise<DelayR
       for (const cross of CROSS) {
         const cell = await runCell(client, wl, 'speculative', delayMs, cross, 'light')
         cells.push(cell)
-        process.stderr.write(`  ${wl.name} speculative, ${LIGHT_WORKERS} workers, delay ${delayMs} ms cross ${cross}%: ack p50 ${cell.ackP50.toFixed(1)} ms, final p50 ${cell.finalP50.toFixed(1)} ms\n`)
+        process.stderr.write(`  ${wl.name} speculative, ${LIGHT_LABEL}, delay ${delayMs} ms cross ${cross}%: ack p50 ${cell.ackP50.toFixed(1)} ms, final p50 ${cell.finalP50.toFixed(1)} ms\n`)
       }
       if (wl.check !== undefined) {
         // Let the watermarks cover the last writes, then check one cut.
@@ -522,7 +538,7 @@ async function main (): Promise<void> {
   }
   console.log(`\nThroughput: ${WORKERS} workers\n`)
   console.log(markdownTable(header, heavy.map(row), align))
-  console.log(`\nLatency at light load: ${LIGHT_WORKERS} workers, speculative commit\n`)
+  console.log(`\nLatency at light load: ${LIGHT_LABEL}, speculative commit\n`)
   console.log(markdownTable(header, light.map(row), align))
   console.log('\nLatencies in ms of the commit, from the call to commit (the reads done) of the attempt that committed: ack = acknowledgement (speculative: after 2PC; classic: after replication); final = covered by the watermarks at the client. "End to end" counts from the start of the first attempt: the client\'s reads over the network and retries after conflicts included.')
 
@@ -570,14 +586,14 @@ async function main (): Promise<void> {
       series.push({ label: `final p50, ${x}% cross`, color: colors[i % colors.length]!, points: DELAYS.map((d) => find(wl.name, 'speculative', d, x, 'light')?.finalP50 ?? null) })
       series.push({ label: `ack p50, ${x}% cross`, color: colors[i % colors.length]!, dashed: true, points: DELAYS.map((d) => find(wl.name, 'speculative', d, x, 'light')?.ackP50 ?? null) })
     })
-    panels.push({ title: `${wl.name}: speculative latency, ${LIGHT_WORKERS} workers (ms)`, xLabel: 'injected one-way delay between replicas', yLabel: 'ms', x: xs, series, reference: { label: 'measured round trip + 5 ms', points: DELAYS.map((d) => (runs.find((r) => r.delayMs === d)?.rttMs ?? 2 * d) + 5) } })
+    panels.push({ title: `${wl.name}: speculative latency, ${LIGHT_LABEL} (ms)`, xLabel: 'injected one-way delay between replicas', yLabel: 'ms', x: xs, series, reference: { label: 'measured round trip + 5 ms', points: DELAYS.map((d) => (runs.find((r) => r.delayMs === d)?.rttMs ?? 2 * d) + 5) } })
   }
   mkdirSync(resultsDir(), { recursive: true })
   const svgPath = join(resultsDir(), 'cluster.svg')
   writeFileSync(svgPath, lineCharts('mako-level: speculative vs classic 2PC, 2 shards x 3 replicas', panels))
   const jsonPath = writeResults('cluster', {
     machine: machineInfo(),
-    settings: { workers: WORKERS, lightWorkers: LIGHT_WORKERS, seconds: SECONDS, warmup: WARMUP, delays: DELAYS, cross: CROSS, zipf: SKEW, seed: SEED, workloads: WORKLOADS },
+    settings: { workers: WORKERS, lightWorkers: LIGHT_WORKERS, thinkMs: THINK_MS, seconds: SECONDS, warmup: WARMUP, delays: DELAYS, cross: CROSS, zipf: SKEW, seed: SEED, workloads: WORKLOADS },
     cells,
     bars,
     runs: runs.map((r) => ({ delayMs: r.delayMs, rttMs: r.rttMs, checks: r.checks, leaderChanges: r.leaderChanges })),
