@@ -82,7 +82,7 @@ const LIGHT_WORKERS = Number(opts['light-workers'] ?? 2)
  * to 1.5x), as TPC-C's terminals think between transactions. Without it two
  * closed-loop workers offer 200-1,400 transactions/s, which with four
  * processes on two cores measured queueing for the CPU, not latency: TPC-C
- * final p50 was the round trip + 6-13 ms at 100 ms, and + 0-2 ms with 20 ms
+ * final p50 was the round trip + 4-13 ms at 100 ms, and + 0-2 ms with 20 ms
  * of think time (about 80 transactions/s offered).
  */
 const THINK_MS = Number(opts['think-ms'] ?? 20)

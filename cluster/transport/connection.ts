@@ -108,11 +108,6 @@ export interface ConnectionHost {
 }
 
 /**
- * One WebSocket connection, client or server side.
- *
- * @internal
- */
-/**
  * Bytes of queued envelopes at which a turn's batch leaves at once instead of
  * at the end of the turn, so the peer starts on the first part while this
  * side still produces the rest: with 1024 requests in flight, whole-turn
@@ -122,6 +117,11 @@ export interface ConnectionHost {
  */
 const eagerFlushBytes = 8 * 1024
 
+/**
+ * One WebSocket connection, client or server side.
+ *
+ * @internal
+ */
 export class Connection implements LinkWire {
   /** Who dialed: `client` dialed, `server` accepted. */
   readonly role: 'client' | 'server'
