@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BTree, Cursor, checkValid, compareBytes, lookup, place, placedChunk, placedOffset, type Chunk, type Frozen, type SeekMode } from '../lib/btree/index.js'
+import { BTree, Cursor, checkValid, compareBytes, lookup, place, placedBuffer, placedOffset, type Frozen, type SeekMode } from '../lib/btree/index.js'
 import { Random, testSeed } from './util/random.js'
 
 // The reference model: a plain sorted array of [key, value] pairs.
@@ -27,6 +27,20 @@ function randomKey (rng: Random): Uint8Array {
   const n = rng.int(10)
   const key = new Uint8Array(n)
   for (let i = 0; i < n; i++) key[i] = rng.pick(ALPHABET)
+  return key
+}
+
+// Keys that tie on their first 18 bytes (the bytes the tree keeps as
+// numbers) and go on past them, so that comparisons must read stored bytes:
+// a shared stem of 16 to 20 bytes, then a short random tail.
+const STEM = Uint8Array.from({ length: 20 }, (_, i) => (i * 37) & 0xff)
+
+function longKey (rng: Random): Uint8Array {
+  const stem = 16 + rng.int(5)
+  const tail = randomKey(rng).subarray(0, rng.int(6))
+  const key = new Uint8Array(stem + tail.length)
+  key.set(STEM.subarray(0, stem))
+  key.set(tail, stem)
   return key
 }
 
@@ -61,7 +75,7 @@ function scan (root: Frozen['root'], model: Pair[], key: Uint8Array | null, mode
   return null
 }
 
-function runModel (seed: number, options: { leafSize?: number, branchSize?: number }, ops: number): void {
+function runModel (seed: number, options: { leafSize?: number, branchSize?: number }, ops: number, makeKey: (rng: Random) => Uint8Array = randomKey): void {
   const rng = new Random(seed)
   const tree = new BTree(options)
   let model: Pair[] = []
@@ -71,7 +85,7 @@ function runModel (seed: number, options: { leafSize?: number, branchSize?: numb
   }
   for (let step = 0; step < ops; step++) {
     const r = rng.float()
-    const key = randomKey(rng)
+    const key = makeKey(rng)
     const at = modelIndex(model, key)
     const present = at < model.length && compareBytes(model[at]![0], key) === 0
     if (r < 0.45) {
@@ -127,20 +141,26 @@ for (const [name, options] of [['fanout 4', { leafSize: 4, branchSize: 4 }], ['f
   })
 }
 
+t.test('matches the model with keys that tie past their first 18 bytes, fanout 4 and default', async (t) => {
+  runModel(seed, { leafSize: 4, branchSize: 4 }, 30_000, longKey)
+  runModel(seed ^ 0x2545f491, {}, 30_000, longKey)
+  t.pass('no divergence')
+})
+
 t.test('fromSorted builds a valid tree of every size', async (t) => {
   for (const leafSize of [4, 5, 8, 64]) {
     for (let n = 0; n < 300; n += n < 20 ? 1 : 37) {
       const keys: Uint8Array[] = []
-      const chunks: Chunk[] = []
+      const bufs: ArrayBuffer[] = []
       const offs: number[] = []
       for (let i = 0; i < n; i++) {
         const k = new Uint8Array([i >> 8, i & 0xff])
         place(k, new Uint8Array([i & 0xff]))
         keys.push(k)
-        chunks.push(placedChunk)
+        bufs.push(placedBuffer)
         offs.push(placedOffset)
       }
-      const tree = BTree.fromSorted(chunks, offs, keys.map(() => 2), keys.map(() => 1), { leafSize, branchSize: leafSize })
+      const tree = BTree.fromSorted(bufs, offs, keys.map(() => 2), keys.map(() => 1), { leafSize, branchSize: leafSize })
       t.equal(checkValid(tree), n)
       for (let i = 0; i < n; i += 7) t.ok(same(lookup(tree.root, keys[i]!), new Uint8Array([i & 0xff])), `value ${i}`)
       // And it stays valid under writes after the load.

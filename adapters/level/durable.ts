@@ -26,7 +26,7 @@
 import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MakoError } from '../../lib/errors.js'
-import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
+import { BTree, Cursor, place, placedBuffer, placedOffset, type Node } from '../../lib/btree/index.js'
 import { decodeBatch, encodeBatchTransient, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
 import { FileLog, repairLog, type LogRepair, type TornTail } from '../disk/log.js'
 import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
@@ -220,19 +220,19 @@ function * entriesOf (root: Node): Generator<CheckpointPair> {
 async function loadCheckpoint (
   dir: string, store: Store, fs: FileSystem, onCorrupt: ((path: string, error: MakoError) => void) | undefined
 ): Promise<number> {
-  let columns: Array<{ chunks: Chunk[], offs: number[], klens: number[], vlens: number[] }> = []
+  let columns: Array<{ bufs: ArrayBuffer[], offs: number[], klens: number[], vlens: number[] }> = []
   const info = await loadNewestCheckpoint(dir, {
     fs,
     ...(onCorrupt !== undefined ? { onCorrupt } : {}),
     onHeader: (header) => {
-      columns = header.columnFamilies.map(() => ({ chunks: [], offs: [], klens: [], vlens: [] }))
+      columns = header.columnFamilies.map(() => ({ bufs: [], offs: [], klens: [], vlens: [] }))
     },
     onEntry: (cf, key, value) => {
       // Copied into chunks: the read buffer holds keys and values apart,
       // and copying lets that 4 MiB buffer go once it is read.
       const column = columns[cf]!
       place(key, value)
-      column.chunks.push(placedChunk)
+      column.bufs.push(placedBuffer)
       column.offs.push(placedOffset)
       column.klens.push(key.length)
       column.vlens.push(value.length)
@@ -242,7 +242,7 @@ async function loadCheckpoint (
   info.columnFamilies.forEach((name, id) => {
     if (name === UNUSED) return
     const c = columns[id]!
-    const tree = BTree.fromSorted(c.chunks, c.offs, c.klens, c.vlens, treeOptionsOf(store))
+    const tree = BTree.fromSorted(c.bufs, c.offs, c.klens, c.vlens, treeOptionsOf(store))
     if (id === 0) store.defaultFamily.tree = tree
     else store.createFamily(name, id, tree)
   })

@@ -29,7 +29,7 @@ export type StoreFormat = 'buffer' | 'view'
  * @internal
  */
 export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
-  const buffer = leaf.chunks[i]!.buffer
+  const buffer = leaf.bufs[i]!
   return format === 'view'
     ? new Uint8Array(buffer, leaf.offs[i]!, leaf.klens[i]!)
     : new NodeBuffer(buffer, leaf.offs[i]!, leaf.klens[i]!)
@@ -40,7 +40,7 @@ export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
  * @internal
  */
 export function valueOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
-  const buffer = leaf.chunks[i]!.buffer
+  const buffer = leaf.bufs[i]!
   return format === 'view'
     ? new Uint8Array(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)
     : new NodeBuffer(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)

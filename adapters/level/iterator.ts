@@ -8,7 +8,7 @@
  */
 
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level'
-import { Cursor, compareAt, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
+import { Cursor, KeyWords, compareEntry, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
 import { createRequire } from 'node:module'
 import type { StoreFormat } from './encoding.js'
 import { NodeBuffer, formatOf, keyOf, valueOf } from './encoding.js'
@@ -50,7 +50,7 @@ export class RangeScan {
   private readonly signal: AbortSignal | null
   private readonly range: RangeOptions
   // The bound at which the walk stops, and whether it is inclusive.
-  private readonly end: Uint8Array | null
+  private readonly end: KeyWords | null
   private readonly endInclusive: boolean
   // The bound the walk starts from.
   private readonly start: Uint8Array | null
@@ -68,12 +68,12 @@ export class RangeScan {
     if (this.reverse) {
       this.start = upper
       this.startInclusive = upperInclusive
-      this.end = lower
+      this.end = lower === null ? null : new KeyWords(lower)
       this.endInclusive = lowerInclusive
     } else {
       this.start = lower
       this.startInclusive = lowerInclusive
-      this.end = upper
+      this.end = upper === null ? null : new KeyWords(upper)
       this.endInclusive = upperInclusive
     }
     this.rewind()
@@ -99,9 +99,8 @@ export class RangeScan {
 
   /** True if entry `i` of `leaf` (reached in the walk's direction) has not passed the end bound. */
   private inRange (leaf: Leaf, i: number): boolean {
-    const end = this.end!
     // d is end - entry.
-    const d = compareAt(end, end.length, leaf.chunks[i]!.bytes, leaf.offs[i]!, leaf.klens[i]!, 0)
+    const d = compareEntry(leaf, i, this.end!)
     if (this.reverse) return this.endInclusive ? d <= 0 : d < 0
     return this.endInclusive ? d >= 0 : d > 0
   }
@@ -184,9 +183,9 @@ export class RangeScan {
       // One loop per kind and format pair, so the loop body has no branches
       // on them (V8 then keeps each loop's allocation sites monomorphic).
       if (kind === ENTRIES && kf === 'buffer' && vf === 'buffer') {
-        const { chunks, offs, klens, vlens } = leaf
+        const { bufs, offs, klens, vlens } = leaf
         for (let j = 0; j < n; j++, p += step) {
-          const buffer = chunks[p]!.buffer
+          const buffer = bufs[p]!
           const off = offs[p]!
           const k = klens[p]!
           out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, vlens[p]!)])

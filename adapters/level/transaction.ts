@@ -9,15 +9,16 @@
  * across column families. A conflict rejects with
  * `MAKO_TRANSACTION_CONFLICT` (transient: run the transaction again).
  *
- * Versions need no counters: every write copies its entry to a new place,
- * so an entry's (chunk, offset) identifies the write that made it, and an
- * unchanged location means an unchanged key.
+ * Versions need no counters: every write copies its entry to a new place
+ * (chunks are only ever appended to), so an entry's (buffer, offset)
+ * identifies the write that made it, and an unchanged location means an
+ * unchanged key.
  *
  * @module
  */
 
 import { MakoError } from '../../lib/errors.js'
-import { compareBytes, find, foundAt, type Chunk, type Node } from '../../lib/btree/index.js'
+import { compareBytes, find, foundAt, type Node } from '../../lib/btree/index.js'
 import type { BatchOp, Family, Store, StoreSnapshot } from '../../lib/store/index.js'
 import { ENTRIES, RangeScan, withinRange, type RangeOptions } from './iterator.js'
 
@@ -85,7 +86,8 @@ export interface CommitOptions {
 interface ReadRecord {
   family: Family
   key: Uint8Array
-  chunk: Chunk | null
+  /** The buffer of the entry read, null if the key was absent. */
+  buf: ArrayBuffer | null
   off: number
 }
 
@@ -161,11 +163,11 @@ export class Transaction<K = string, V = string> {
     }
     const leaf = find(this.#view().view(family).root, k)
     if (leaf === null) {
-      this.#reads.push({ family, key: k, chunk: null, off: 0 })
+      this.#reads.push({ family, key: k, buf: null, off: 0 })
       return undefined
     }
     const i = foundAt
-    this.#reads.push({ family, key: k, chunk: leaf.chunks[i]!, off: leaf.offs[i]! })
+    this.#reads.push({ family, key: k, buf: leaf.bufs[i]!, off: leaf.offs[i]! })
     return this.host.decodeValue(leaf.value(i), options) as V
   }
 
@@ -289,7 +291,7 @@ export class Transaction<K = string, V = string> {
     for (const r of this.#reads) {
       if (!r.family.live) return `column family ${r.family.name} was dropped`
       const leaf = find(r.family.tree.root, r.key)
-      const same = leaf === null ? r.chunk === null : leaf.chunks[foundAt] === r.chunk && leaf.offs[foundAt] === r.off
+      const same = leaf === null ? r.buf === null : leaf.bufs[foundAt] === r.buf && leaf.offs[foundAt] === r.off
       if (!same) return 'a key it read was written since'
     }
     for (const r of this.#ranges) {
@@ -330,7 +332,7 @@ function sameRange (a: Node, b: Node, range: RangeOptions): boolean {
     const ly = y.cursor.leaf!
     const px = x.cursor.pos
     const py = y.cursor.pos
-    if (lx.chunks[px] !== ly.chunks[py] || lx.offs[px] !== ly.offs[py]) return false
+    if (lx.bufs[px] !== ly.bufs[py] || lx.offs[px] !== ly.offs[py]) return false
     x.advance()
     y.advance()
   }

@@ -2,9 +2,10 @@
  * A copy-on-write B+tree over byte keys.
  *
  * An entry is its key bytes followed by its value bytes, copied into a
- * shared {@link Chunk}; a leaf holds, in parallel arrays, each entry's chunk,
- * offset, key length, value length and key slice. There is no object per
- * entry, which is what keeps a million entries far under 300 bytes each.
+ * shared chunk (see `chunk.ts`); a leaf holds, in parallel arrays, each entry's buffer,
+ * offset, key length, value length and key words (its first 18 bytes as
+ * three numbers). There is no object per entry, which is what keeps a
+ * million entries far under 300 bytes each.
  *
  * Snapshots are O(1): {@link BTree.freeze} hands out the current root and
  * moves the tree to a new epoch. A node belongs to the epoch that made it and
@@ -22,8 +23,8 @@
  */
 
 import { assert } from '../errors.js'
-import { SLICE_BYTES, compareAt, compareFrom, slice } from './compare.js'
-import { Chunk, place, placedChunk, placedOffset } from './chunk.js'
+import { INLINE_BYTES, SLICE_BYTES, compareAt, compareFrom, slice, type KeyWords } from './compare.js'
+import { bytesOf, place, placedBuffer, placedOffset } from './chunk.js'
 
 /** Default maximum entries in a leaf. */
 export const LEAF_SIZE_DEFAULT = 64
@@ -34,51 +35,82 @@ let nextEpoch = 1
 
 /**
  * A leaf: entries in key order as parallel arrays (arrays of small numbers
- * stay unboxed in V8, and a search reads the slices array alone).
+ * stay unboxed in V8, and a search reads the slices array alone until its
+ * words tie).
  * @internal
  */
 export class Leaf {
   readonly isLeaf = true as const
   constructor (
-    /** The chunk holding each entry's bytes. */
-    public chunks: Chunk[],
-    /** Offset of each entry in its chunk. */
+    /** The buffer holding each entry's bytes. */
+    public bufs: ArrayBuffer[],
+    /** Offset of each entry in its buffer. */
     public offs: number[],
-    /** Key length of each entry; its key is `chunk.bytes[off, off + klen)`. */
+    /** Key length of each entry; its key is `bufs[i][off, off + klen)`. */
     public klens: number[],
     /** Value length of each entry; its value follows its key. */
     public vlens: number[],
-    /** The first key bytes of each entry as a number (see `slice`). */
+    /** Word 0 of each key: its first bytes as a number (see `slice`). */
     public slices: number[],
+    /** Words 1 and 2 of each key, two numbers per entry. */
+    public tails: number[],
     public epoch: number
   ) {}
 
   get length (): number { return this.offs.length }
 
-  /** The parallel arrays, for the rare code that moves entries between leaves. */
-  columns (): unknown[][] {
-    return [this.chunks, this.offs, this.klens, this.vlens, this.slices]
-  }
-
   /** The key of entry `i`, as a view of the stored bytes. */
   key (i: number): Uint8Array {
-    return new Uint8Array(this.chunks[i]!.buffer, this.offs[i]!, this.klens[i]!)
+    return new Uint8Array(this.bufs[i]!, this.offs[i]!, this.klens[i]!)
   }
 
   /** The value of entry `i`, as a view of the stored bytes. */
   value (i: number): Uint8Array {
-    return new Uint8Array(this.chunks[i]!.buffer, this.offs[i]! + this.klens[i]!, this.vlens[i]!)
+    return new Uint8Array(this.bufs[i]!, this.offs[i]! + this.klens[i]!, this.vlens[i]!)
   }
 }
 
+/**
+ * The per-entry arrays of a leaf with how many slots each entry takes, for
+ * the rare code that moves entries between leaves.
+ */
+function columns (leaf: Leaf): Array<[unknown[], number]> {
+  return [[leaf.bufs, 1], [leaf.offs, 1], [leaf.klens, 1], [leaf.vlens, 1], [leaf.slices, 1], [leaf.tails, 2]]
+}
+
+/**
+ * Opens slot `at` in every array of `leaf` and fills it. One loop moves all
+ * six arrays: `splice` would be six builtin calls, each allocating the
+ * (empty) array of removed elements, and inserts are the hottest write.
+ */
+function insertAt (leaf: Leaf, at: number, buf: ArrayBuffer, off: number, klen: number, vlen: number, w0: number, w1: number, w2: number): void {
+  const { bufs, offs, klens, vlens, slices, tails } = leaf
+  for (let j = offs.length; j > at; j--) {
+    bufs[j] = bufs[j - 1]!
+    offs[j] = offs[j - 1]!
+    klens[j] = klens[j - 1]!
+    vlens[j] = vlens[j - 1]!
+    slices[j] = slices[j - 1]!
+    tails[2 * j] = tails[2 * j - 2]!
+    tails[2 * j + 1] = tails[2 * j - 1]!
+  }
+  bufs[at] = buf
+  offs[at] = off
+  klens[at] = klen
+  vlens[at] = vlen
+  slices[at] = w0
+  tails[2 * at] = w1
+  tails[2 * at + 1] = w2
+}
+
 function emptyLeaf (epoch: number): Leaf {
-  return new Leaf([], [], [], [], [], epoch)
+  return new Leaf([], [], [], [], [], [], epoch)
 }
 
 /**
  * A branch: `kids[i]` holds keys in `[keys[i-1], keys[i])`. Separators are
  * copies of key bytes, never references to entries, so a deleted entry is not
- * kept alive by a separator.
+ * kept alive by a separator; their words are kept as in leaves.
  * @internal
  */
 export class Branch {
@@ -86,6 +118,7 @@ export class Branch {
   constructor (
     public keys: Uint8Array[],
     public slices: number[],
+    public tails: number[],
     public kids: Node[],
     public epoch: number
   ) {}
@@ -114,20 +147,66 @@ export interface Frozen {
   readonly size: number
 }
 
+/** Word 1 of `key` (bytes 6 to 11). @internal */
+export function word1 (key: Uint8Array, klen: number): number {
+  return slice(key, klen - SLICE_BYTES, SLICE_BYTES)
+}
+
+/** Word 2 of `key` (bytes 12 to 17). @internal */
+export function word2 (key: Uint8Array, klen: number): number {
+  return slice(key, klen - 2 * SLICE_BYTES, 2 * SLICE_BYTES)
+}
+
 /**
- * Position of `key` in a leaf: its index if present, else `~insertionPoint`.
+ * Compares `key` (of length `klen`, words 1 and 2 given) with entry `i` of
+ * `leaf`, whose word 0 equals the key's: the words settle it unless both
+ * keys are longer than {@link INLINE_BYTES} and their first bytes tie; only
+ * then are the stored bytes read. Kept apart from the searches so that
+ * their loops stay small.
+ *
+ * @returns key - entry, as a sign.
  * @internal
  */
-export function leafSearch (leaf: Leaf, key: Uint8Array, klen: number, s: number): number {
+export function leafTie (leaf: Leaf, i: number, key: Uint8Array, klen: number, w1: number, w2: number): number {
+  const tails = leaf.tails
+  const t1 = tails[2 * i]!
+  if (t1 !== w1) return w1 < t1 ? -1 : 1
+  const t2 = tails[2 * i + 1]!
+  if (t2 !== w2) return w2 < t2 ? -1 : 1
+  const elen = leaf.klens[i]!
+  // The first min(klen, elen) bytes are equal when either key fits in the
+  // words (zero padding cannot hide a difference below the shorter length).
+  if (klen <= INLINE_BYTES || elen <= INLINE_BYTES) return klen - elen
+  return compareAt(key, klen, bytesOf(leaf.bufs[i]!), leaf.offs[i]!, elen, INLINE_BYTES)
+}
+
+/**
+ * Compares `key` with entry `i` of `leaf` in full.
+ *
+ * @returns key - entry, as a sign.
+ * @internal
+ */
+export function compareEntry (leaf: Leaf, i: number, key: KeyWords): number {
+  const ms = leaf.slices[i]!
+  if (ms !== key.w0) return key.w0 < ms ? -1 : 1
+  return leafTie(leaf, i, key.key, key.length, key.w1, key.w2)
+}
+
+/**
+ * Position of `key` in a leaf: its index if present, else `~insertionPoint`.
+ * `w0`, `w1` and `w2` are the key's words.
+ * @internal
+ */
+export function leafSearch (leaf: Leaf, key: Uint8Array, klen: number, w0: number, w1: number, w2: number): number {
   const slices = leaf.slices
   let lo = 0
   let hi = slices.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     const ms = slices[mid]!
-    // Numbers first: the slice settles almost every step without touching
-    // the entry's bytes (two less pointer chases per step). c is key - entry.
-    const c = ms < s ? 1 : ms > s ? -1 : compareAt(key, klen, leaf.chunks[mid]!.bytes, leaf.offs[mid]!, leaf.klens[mid]!, SLICE_BYTES)
+    // Numbers first: word 0 settles almost every step without reading
+    // another array. c is key - entry.
+    const c = ms < w0 ? 1 : ms > w0 ? -1 : leafTie(leaf, mid, key, klen, w1, w2)
     if (c > 0) lo = mid + 1
     else if (c < 0) hi = mid
     else return mid
@@ -135,28 +214,41 @@ export function leafSearch (leaf: Leaf, key: Uint8Array, klen: number, s: number
   return ~lo
 }
 
+/** Separator `i` of `branch` against `key`, their words 0 equal: sep - key, as a sign. */
+function branchTie (branch: Branch, i: number, key: Uint8Array, klen: number, w1: number, w2: number): number {
+  const tails = branch.tails
+  const t1 = tails[2 * i]!
+  if (t1 !== w1) return t1 < w1 ? -1 : 1
+  const t2 = tails[2 * i + 1]!
+  if (t2 !== w2) return t2 < w2 ? -1 : 1
+  const sep = branch.keys[i]!
+  const slen = sep.length
+  if (klen <= INLINE_BYTES || slen <= INLINE_BYTES) return slen - klen
+  return compareFrom(sep, slen, key, klen, INLINE_BYTES)
+}
+
 /**
  * Index of the child of `branch` whose range holds `key`: the number of
  * separators at or below it.
  * @internal
  */
-export function childIndex (branch: Branch, key: Uint8Array, klen: number, s: number): number {
+export function childIndex (branch: Branch, key: Uint8Array, klen: number, w0: number, w1: number, w2: number): number {
   const slices = branch.slices
   let lo = 0
   let hi = slices.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     const ms = slices[mid]!
-    let c: number
-    if (ms !== s) c = ms < s ? -1 : 1
-    else {
-      const sep = branch.keys[mid]!
-      c = compareFrom(sep, sep.length, key, klen, SLICE_BYTES)
-    }
+    const c = ms !== w0 ? (ms < w0 ? -1 : 1) : branchTie(branch, mid, key, klen, w1, w2)
     if (c <= 0) lo = mid + 1
     else hi = mid
   }
   return lo
+}
+
+/** Words 1 and 2 of the key stored at `off` in `bytes`, into `out` at `at`. */
+function storedTails (bytes: Uint8Array, off: number, klen: number, out: number[]): void {
+  out.push(slice(bytes, klen - SLICE_BYTES, off + SLICE_BYTES), slice(bytes, klen - 2 * SLICE_BYTES, off + 2 * SLICE_BYTES))
 }
 
 /**
@@ -176,6 +268,8 @@ export class BTree {
   private splitNode: Node | null = null
   private splitKey: Uint8Array | null = null
   private splitSlice = 0
+  private splitW1 = 0
+  private splitW2 = 0
   private replaced = false
   // The view handed out by the last freeze(), while nothing has changed
   // since: freezing again then needs no new epoch, so a read-mostly load
@@ -192,10 +286,11 @@ export class BTree {
 
   /**
    * Builds a tree from entries already in strictly ascending key order,
-   * given as parallel arrays, in O(n). Leaves are filled to 3/4 so the first
-   * writes after a load do not split every leaf.
+   * given as parallel arrays (buffer, offset, key and value length), in
+   * O(n). Leaves are filled to 3/4 so the first writes after a load do not
+   * split every leaf.
    */
-  static fromSorted (chunks: Chunk[], offs: number[], klens: number[], vlens: number[], options: BTreeOptions = {}): BTree {
+  static fromSorted (bufs: ArrayBuffer[], offs: number[], klens: number[], vlens: number[], options: BTreeOptions = {}): BTree {
     const tree = new BTree(options)
     const n = offs.length
     if (n === 0) return tree
@@ -203,8 +298,14 @@ export class BTree {
     let level: Node[] = []
     let mins: Uint8Array[] = []
     for (const [from, to] of runs(n, Math.max(2, Math.floor(tree.leafSize * 3 / 4)))) {
-      const leaf = new Leaf(chunks.slice(from, to), offs.slice(from, to), klens.slice(from, to), vlens.slice(from, to), [], epoch)
-      for (let j = 0; j < leaf.offs.length; j++) leaf.slices.push(slice(leaf.chunks[j]!.bytes, leaf.klens[j]!, leaf.offs[j]!))
+      const leaf = new Leaf(bufs.slice(from, to), offs.slice(from, to), klens.slice(from, to), vlens.slice(from, to), [], [], epoch)
+      for (let j = 0; j < leaf.offs.length; j++) {
+        const bytes = bytesOf(leaf.bufs[j]!)
+        const off = leaf.offs[j]!
+        const klen = leaf.klens[j]!
+        leaf.slices.push(slice(bytes, klen, off))
+        storedTails(bytes, off, klen, leaf.tails)
+      }
       level.push(leaf)
       mins.push(leaf.key(0).slice())
     }
@@ -214,7 +315,9 @@ export class BTree {
       const upMins: Uint8Array[] = []
       for (const [from, to] of runs(level.length, fan)) {
         const keys = mins.slice(from + 1, to)
-        up.push(new Branch(keys, keys.map((key) => slice(key, key.length)), level.slice(from, to), epoch))
+        const tails: number[] = []
+        for (const key of keys) storedTails(key, 0, key.length, tails)
+        up.push(new Branch(keys, keys.map((key) => slice(key, key.length)), tails, level.slice(from, to), epoch))
         upMins.push(mins[from]!)
       }
       level = up
@@ -255,10 +358,9 @@ export class BTree {
     const klen = key.length
     this.replaced = false
     this.frozen = null
-    place(key, value)
-    const root = this.insert(this.root, key, klen, slice(key, klen), placedChunk, placedOffset, value.length)
+    const root = this.insert(this.root, key, klen, slice(key, klen), word1(key, klen), word2(key, klen), value)
     if (this.splitNode !== null) {
-      this.root = new Branch([this.splitKey!], [this.splitSlice], [root, this.splitNode], this.epoch)
+      this.root = new Branch([this.splitKey!], [this.splitSlice], [this.splitW1, this.splitW2], [root, this.splitNode], this.epoch)
       this.splitNode = null
       this.splitKey = null
     } else {
@@ -278,7 +380,7 @@ export class BTree {
    */
   delete (key: Uint8Array): boolean {
     const klen = key.length
-    const root = this.remove(this.root, key, klen, slice(key, klen))
+    const root = this.remove(this.root, key, klen, slice(key, klen), word1(key, klen), word2(key, klen))
     if (root === null) return false
     this.frozen = null
     // A branch left with one child gives its place to that child, so the
@@ -290,38 +392,35 @@ export class BTree {
 
   private leafFor (node: Leaf): Leaf {
     if (node.epoch === this.epoch) return node
-    return new Leaf(node.chunks.slice(), node.offs.slice(), node.klens.slice(), node.vlens.slice(), node.slices.slice(), this.epoch)
+    return new Leaf(node.bufs.slice(), node.offs.slice(), node.klens.slice(), node.vlens.slice(), node.slices.slice(), node.tails.slice(), this.epoch)
   }
 
   private branchFor (node: Branch): Branch {
     if (node.epoch === this.epoch) return node
-    return new Branch(node.keys.slice(), node.slices.slice(), node.kids.slice(), this.epoch)
+    return new Branch(node.keys.slice(), node.slices.slice(), node.tails.slice(), node.kids.slice(), this.epoch)
   }
 
-  private insert (node: Node, key: Uint8Array, klen: number, s: number, chunk: Chunk, off: number, vlen: number): Node {
+  private insert (node: Node, key: Uint8Array, klen: number, w0: number, w1: number, w2: number, value: Uint8Array): Node {
     if (node.isLeaf) {
-      const i = leafSearch(node, key, klen, s)
+      const i = leafSearch(node, key, klen, w0, w1, w2)
       const leaf = this.leafFor(node)
+      place(key, value)
+      const vlen = value.length
       if (i >= 0) {
         this.replaced = true
         this.bytes += vlen - leaf.vlens[i]!
-        leaf.chunks[i] = chunk
-        leaf.offs[i] = off
+        leaf.bufs[i] = placedBuffer
+        leaf.offs[i] = placedOffset
         leaf.vlens[i] = vlen
         return leaf
       }
-      const at = ~i
-      leaf.chunks.splice(at, 0, chunk)
-      leaf.offs.splice(at, 0, off)
-      leaf.klens.splice(at, 0, klen)
-      leaf.vlens.splice(at, 0, vlen)
-      leaf.slices.splice(at, 0, s)
+      insertAt(leaf, ~i, placedBuffer, placedOffset, klen, vlen, w0, w1, w2)
       if (leaf.offs.length > this.leafSize) this.splitLeaf(leaf)
       return leaf
     }
-    const ci = childIndex(node, key, klen, s)
+    const ci = childIndex(node, key, klen, w0, w1, w2)
     const child = node.kids[ci]!
-    const kid = this.insert(child, key, klen, s, chunk, off, vlen)
+    const kid = this.insert(child, key, klen, w0, w1, w2, value)
     const right = this.splitNode
     if (kid === child && right === null) return node
     const branch = this.branchFor(node)
@@ -330,6 +429,7 @@ export class BTree {
       branch.kids.splice(ci + 1, 0, right)
       branch.keys.splice(ci, 0, this.splitKey!)
       branch.slices.splice(ci, 0, this.splitSlice)
+      branch.tails.splice(2 * ci, 0, this.splitW1, this.splitW2)
       this.splitNode = null
       this.splitKey = null
       if (branch.kids.length > this.branchSize) this.splitBranch(branch)
@@ -339,10 +439,15 @@ export class BTree {
 
   private splitLeaf (leaf: Leaf): void {
     const half = leaf.offs.length >>> 1
-    const right = new Leaf(leaf.chunks.splice(half), leaf.offs.splice(half), leaf.klens.splice(half), leaf.vlens.splice(half), leaf.slices.splice(half), this.epoch)
+    const right = new Leaf(
+      leaf.bufs.splice(half), leaf.offs.splice(half), leaf.klens.splice(half), leaf.vlens.splice(half),
+      leaf.slices.splice(half), leaf.tails.splice(2 * half), this.epoch
+    )
     this.splitNode = right
     this.splitKey = right.key(0).slice()
     this.splitSlice = right.slices[0]!
+    this.splitW1 = right.tails[0]!
+    this.splitW2 = right.tails[1]!
   }
 
   private splitBranch (branch: Branch): void {
@@ -352,23 +457,26 @@ export class BTree {
     // separators after it.
     const keys = branch.keys.splice(half - 1)
     const slices = branch.slices.splice(half - 1)
+    const tails = branch.tails.splice(2 * (half - 1))
     this.splitKey = keys.shift()!
     this.splitSlice = slices.shift()!
-    this.splitNode = new Branch(keys, slices, kids, this.epoch)
+    this.splitW1 = tails.shift()!
+    this.splitW2 = tails.shift()!
+    this.splitNode = new Branch(keys, slices, tails, kids, this.epoch)
   }
 
   /** Returns the node to put in the parent's place, or null if absent. */
-  private remove (node: Node, key: Uint8Array, klen: number, s: number): Node | null {
+  private remove (node: Node, key: Uint8Array, klen: number, w0: number, w1: number, w2: number): Node | null {
     if (node.isLeaf) {
-      const i = leafSearch(node, key, klen, s)
+      const i = leafSearch(node, key, klen, w0, w1, w2)
       if (i < 0) return null
       const leaf = this.leafFor(node)
       this.bytes -= leaf.klens[i]! + leaf.vlens[i]!
-      for (const column of leaf.columns()) column.splice(i, 1)
+      for (const [column, stride] of columns(leaf)) column.splice(i * stride, stride)
       return leaf
     }
-    const ci = childIndex(node, key, klen, s)
-    const kid = this.remove(node.kids[ci]!, key, klen, s)
+    const ci = childIndex(node, key, klen, w0, w1, w2)
+    const kid = this.remove(node.kids[ci]!, key, klen, w0, w1, w2)
     if (kid === null) return null
     const branch = this.branchFor(node)
     branch.kids[ci] = kid
@@ -390,28 +498,35 @@ export class BTree {
     if (left.isLeaf && right.isLeaf) {
       const l = this.leafFor(left)
       const r = this.leafFor(right)
-      const lc = l.columns()
-      const rc = r.columns()
+      const lc = columns(l)
+      const rc = columns(r)
       if (l.length + r.length <= this.leafSize) {
-        for (let c = 0; c < lc.length; c++) lc[c]!.push(...rc[c]!)
+        for (let c = 0; c < lc.length; c++) lc[c]![0].push(...rc[c]![0])
         branch.kids.splice(ri, 1)
-        branch.keys.splice(li, 1)
-        branch.slices.splice(li, 1)
+        removeSeparator(branch, li)
         branch.kids[li] = l
         return
       }
       const want = (l.length + r.length) >>> 1
       if (l.length < want) {
         const n = want - l.length
-        for (let c = 0; c < lc.length; c++) lc[c]!.push(...rc[c]!.splice(0, n))
+        for (let c = 0; c < lc.length; c++) {
+          const stride = lc[c]![1]
+          lc[c]![0].push(...rc[c]![0].splice(0, n * stride))
+        }
       } else {
         const n = l.length - want
-        for (let c = 0; c < lc.length; c++) rc[c]!.unshift(...lc[c]!.splice(want, n))
+        for (let c = 0; c < lc.length; c++) {
+          const stride = lc[c]![1]
+          rc[c]![0].unshift(...lc[c]![0].splice(want * stride, n * stride))
+        }
       }
       branch.kids[li] = l
       branch.kids[ri] = r
       branch.keys[li] = r.key(0).slice()
       branch.slices[li] = r.slices[0]!
+      branch.tails[2 * li] = r.tails[0]!
+      branch.tails[2 * li + 1] = r.tails[1]!
       return
     }
     assert(!left.isLeaf && !right.isLeaf, 'siblings are at the same height')
@@ -420,31 +535,45 @@ export class BTree {
     // The parent's separator between them comes down between their keys.
     const sep = branch.keys[li]!
     const sepSlice = branch.slices[li]!
+    const sepW1 = branch.tails[2 * li]!
+    const sepW2 = branch.tails[2 * li + 1]!
     if (l.kids.length + r.kids.length <= this.branchSize) {
       l.keys.push(sep, ...r.keys)
       l.slices.push(sepSlice, ...r.slices)
+      l.tails.push(sepW1, sepW2, ...r.tails)
       l.kids.push(...r.kids)
       branch.kids.splice(ri, 1)
-      branch.keys.splice(li, 1)
-      branch.slices.splice(li, 1)
+      removeSeparator(branch, li)
       branch.kids[li] = l
       return
     }
     const keys = [...l.keys, sep, ...r.keys]
     const slices = [...l.slices, sepSlice, ...r.slices]
+    const tails = [...l.tails, sepW1, sepW2, ...r.tails]
     const kids = [...l.kids, ...r.kids]
     const half = kids.length >>> 1
     l.kids = kids.slice(0, half)
     l.keys = keys.slice(0, half - 1)
     l.slices = slices.slice(0, half - 1)
+    l.tails = tails.slice(0, 2 * (half - 1))
     r.kids = kids.slice(half)
     r.keys = keys.slice(half)
     r.slices = slices.slice(half)
+    r.tails = tails.slice(2 * half)
     branch.keys[li] = keys[half - 1]!
     branch.slices[li] = slices[half - 1]!
+    branch.tails[2 * li] = tails[2 * (half - 1)]!
+    branch.tails[2 * li + 1] = tails[2 * (half - 1) + 1]!
     branch.kids[li] = l
     branch.kids[ri] = r
   }
+}
+
+/** Drops separator `i` of `branch` with its words. */
+function removeSeparator (branch: Branch, i: number): void {
+  branch.keys.splice(i, 1)
+  branch.slices.splice(i, 1)
+  branch.tails.splice(2 * i, 2)
 }
 
 /**
@@ -473,10 +602,12 @@ export let foundAt = 0
  */
 export function find (root: Node, key: Uint8Array): Leaf | null {
   const klen = key.length
-  const s = slice(key, klen)
+  const w0 = slice(key, klen)
+  const w1 = word1(key, klen)
+  const w2 = word2(key, klen)
   let node = root
-  while (!node.isLeaf) node = node.kids[childIndex(node, key, klen, s)]!
-  const i = leafSearch(node, key, klen, s)
+  while (!node.isLeaf) node = node.kids[childIndex(node, key, klen, w0, w1, w2)]!
+  const i = leafSearch(node, key, klen, w0, w1, w2)
   if (i < 0) return null
   foundAt = i
   return node
@@ -494,7 +625,7 @@ export function lookup (root: Node, key: Uint8Array): Uint8Array | undefined {
 /**
  * Checks every structural invariant in O(n) and returns the entry count:
  * keys strictly ascending across the whole tree, separators bounding their
- * subtrees, slices matching their keys, node sizes within limits, all leaves
+ * subtrees, words matching their keys, node sizes within limits, all leaves
  * at one depth. Throws an {@link AssertionError} naming the first violation.
  * @internal
  */
@@ -506,18 +637,19 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
   let prev: Uint8Array | null = null
   let leafDepth = -1
   let count = 0
+  const wordsMatch = (slices: number[], tails: number[], i: number, k: Uint8Array): boolean =>
+    slices[i] === slice(k, k.length) && tails[2 * i] === word1(k, k.length) && tails[2 * i + 1] === word2(k, k.length)
   const visit = (node: Node, depth: number, lo: Uint8Array | null, hi: Uint8Array | null, isRoot: boolean): void => {
     if (node.isLeaf) {
       if (leafDepth === -1) leafDepth = depth
       assert(leafDepth === depth, 'leaves at one depth')
       assert(node.length <= leafSize, 'leaf within size')
       assert(isRoot || node.length > 0, 'non-root leaf not empty')
-      for (const column of node.columns()) assert(column.length === node.length, 'leaf arrays aligned')
+      for (const [column, stride] of columns(node)) assert(column.length === node.length * stride, 'leaf arrays aligned')
       for (let i = 0; i < node.length; i++) {
-        const chunk = node.chunks[i]!
-        assert(node.offs[i]! + node.klens[i]! + node.vlens[i]! <= chunk.bytes.length, 'entry within its chunk')
+        assert(node.offs[i]! + node.klens[i]! + node.vlens[i]! <= node.bufs[i]!.byteLength, 'entry within its buffer')
         const k = node.key(i)
-        assert(node.slices[i] === slice(k, k.length), 'slice matches key')
+        assert(wordsMatch(node.slices, node.tails, i, k), 'words match key')
         if (prev !== null) assert(compareFrom(prev, prev.length, k, k.length, 0) < 0, 'keys strictly ascending')
         if (lo !== null) assert(compareFrom(lo, lo.length, k, k.length, 0) <= 0, 'key at or above its separator')
         if (hi !== null) assert(compareFrom(k, k.length, hi, hi.length, 0) < 0, 'key below the next separator')
@@ -528,10 +660,10 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
     }
     assert(node.kids.length <= branchSize, 'branch within size')
     assert(node.kids.length >= 2, 'branch has two children or more')
-    assert(node.keys.length === node.kids.length - 1 && node.slices.length === node.keys.length, 'branch arrays aligned')
+    assert(node.keys.length === node.kids.length - 1 && node.slices.length === node.keys.length && node.tails.length === 2 * node.keys.length, 'branch arrays aligned')
     for (let i = 0; i < node.keys.length; i++) {
       const k = node.keys[i]!
-      assert(node.slices[i] === slice(k, k.length), 'separator slice matches')
+      assert(wordsMatch(node.slices, node.tails, i, k), 'separator words match')
       if (i > 0) assert(compareFrom(node.keys[i - 1]!, node.keys[i - 1]!.length, k, k.length, 0) < 0, 'separators ascending')
     }
     for (let i = 0; i < node.kids.length; i++) {

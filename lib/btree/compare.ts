@@ -3,24 +3,33 @@
  *
  * Keys are compared as unsigned bytes, shortest first on a common prefix (the
  * order of LevelDB, RocksDB and abstract-level's byte encodings). As in
- * Masstree, the first bytes of a key are also kept as one number (its
- * "slice"), so a search compares numbers and only touches the key bytes when
- * the slices tie.
+ * Masstree, the first bytes of a key are kept as numbers ("words" of
+ * {@link SLICE_BYTES} bytes each, {@link INLINE_WORDS} of them), so a search
+ * compares numbers and touches the key bytes only when a key's first
+ * {@link INLINE_BYTES} bytes tie and both keys are longer than that.
  *
  * @module
  * @internal
  */
 
-/** How many leading bytes a slice holds: 6 bytes fit a double exactly. */
+/** How many bytes a word holds: 6 bytes fit a double exactly. */
 export const SLICE_BYTES = 6
+/** Words kept per key in the tree: the first and two more. */
+export const INLINE_WORDS = 3
+/**
+ * Leading key bytes the words hold (18): keys up to this long compare and
+ * match without reading their bytes.
+ */
+export const INLINE_BYTES = SLICE_BYTES * INLINE_WORDS
 
 /**
- * The first {@link SLICE_BYTES} bytes of `key[offset..offset+length)` as a number,
- * big-endian, padded with zero bytes.
+ * The {@link SLICE_BYTES} bytes of `key` from `offset` on as a number,
+ * big-endian, padded with zero bytes; `length` is how many bytes of `key`
+ * there are from `offset` on (zero or less gives 0).
  *
- * Slices order keys soundly: if `slice(a) < slice(b)` then `a < b`. Equal
- * slices say nothing (zero padding makes `ab` and `ab\0` tie), so a tie falls
- * back to {@link compareFrom}.
+ * Words order keys soundly: if `slice(a) < slice(b)` then `a < b`. Equal
+ * words say nothing (zero padding makes `ab` and `ab\0` tie), so a tie goes
+ * on to the next word and then to the lengths or the bytes.
  *
  * @internal
  */
@@ -78,4 +87,23 @@ export function compareAt (a: Uint8Array, alen: number, b: Uint8Array, boff: num
  */
 export function compareBytes (a: Uint8Array, b: Uint8Array): number {
   return compareFrom(a, a.length, b, b.length, 0)
+}
+
+/**
+ * A key with its words worked out once, for code that compares one key with
+ * many entries (range bounds, seeks, deletes of ranges).
+ * @internal
+ */
+export class KeyWords {
+  readonly length: number
+  readonly w0: number
+  readonly w1: number
+  readonly w2: number
+  constructor (readonly key: Uint8Array) {
+    const n = key.length
+    this.length = n
+    this.w0 = slice(key, n)
+    this.w1 = slice(key, n - SLICE_BYTES, SLICE_BYTES)
+    this.w2 = slice(key, n - 2 * SLICE_BYTES, 2 * SLICE_BYTES)
+  }
 }

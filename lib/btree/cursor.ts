@@ -13,7 +13,7 @@
  */
 
 import { slice } from './compare.js'
-import { childIndex, leafSearch, type Branch, type Leaf, type Node } from './btree.js'
+import { childIndex, leafSearch, word1, word2, type Branch, type Leaf, type Node } from './btree.js'
 
 /** Where a seek lands relative to its key. @internal */
 export type SeekMode = 'ge' | 'gt' | 'le' | 'lt'
@@ -62,18 +62,20 @@ export class Cursor {
    */
   seek (key: Uint8Array, mode: SeekMode): void {
     const klen = key.length
-    const s = slice(key, klen)
+    const w0 = slice(key, klen)
+    const w1 = word1(key, klen)
+    const w2 = word2(key, klen)
     this.path.length = 0
     this.idx.length = 0
     let node = this.root
     while (!node.isLeaf) {
-      const ci = childIndex(node, key, klen, s)
+      const ci = childIndex(node, key, klen, w0, w1, w2)
       this.path.push(node)
       this.idx.push(ci)
       node = node.kids[ci]!
     }
     this.leaf = node
-    const i = leafSearch(node, key, klen, s)
+    const i = leafSearch(node, key, klen, w0, w1, w2)
     // The leaf may hold no key on the wanted side (separators are not
     // tightened on delete): stepping once then reaches the neighbour leaf.
     switch (mode) {

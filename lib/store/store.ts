@@ -13,7 +13,7 @@
  */
 
 import { assert } from '../errors.js'
-import { BTree, Cursor, compareAt, type BTreeOptions, type Frozen } from '../btree/index.js'
+import { BTree, Cursor, KeyWords, compareEntry, type BTreeOptions, type Frozen } from '../btree/index.js'
 
 /** Name of the family every store has. @internal */
 export const DEFAULT_FAMILY = 'default'
@@ -283,11 +283,12 @@ export function deleteRange (tree: BTree, gte: Uint8Array, lt: Uint8Array): numb
   // change. Collecting is synchronous, so the live root serves; freezing it
   // would only make every delete copy its path.
   const keys: Uint8Array[] = []
+  const end = new KeyWords(lt)
   const cursor = new Cursor(tree.root)
   for (cursor.seek(gte, 'ge'); cursor.valid; cursor.next()) {
     const leaf = cursor.leaf!
     const i = cursor.pos
-    if (compareAt(lt, lt.length, leaf.chunks[i]!.bytes, leaf.offs[i]!, leaf.klens[i]!, 0) <= 0) break
+    if (compareEntry(leaf, i, end) <= 0) break
     keys.push(leaf.key(i))
   }
   for (const key of keys) tree.delete(key)
