@@ -155,6 +155,12 @@ export async function contenders (options: { withMako?: boolean } = {}): Promise
       label: 'floor (no-op AbstractLevel)',
       input: 'buffer',
       open: async () => await opened(new FloorLevel<Buffer, Buffer>({ ...bufferOptions }))
+    },
+    {
+      id: 'floor-views',
+      label: 'floor + fresh views',
+      input: 'buffer',
+      open: async () => await opened(new FloorLevel<Buffer, Buffer>({ ...bufferOptions, freshViews: true }))
     }
   )
   return list
