@@ -30,8 +30,10 @@ export async function runSeeds (t: Test, workload: TxnSimOptions['workload'], co
       const r = await runTxnSim({ seed, workload, classic: seed % 10 === 3 })
       for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += r[k]
     } catch (err) {
-      if (!(err instanceof TxnSimFailure)) throw err
-      t.fail(`${err.message} (SEED=${seed} TXN_SEEDS=1 npx tap dist/test/${file})\n${err.trace.slice(-30).join('\n')}`)
+      // Any error fails the run with its seed: an unexpected throw (not a
+      // failed check) is a bug too, and without the seed it cannot be replayed.
+      const trace = err instanceof TxnSimFailure ? `\n${err.trace.slice(-30).join('\n')}` : `\n${(err as Error).stack ?? String(err)}`
+      t.fail(`${(err as Error).message} (SEED=${seed} TXN_SEEDS=1 npx tap dist/test/${file})${trace}`)
       return
     }
   }
