@@ -30,9 +30,9 @@ export type StoreFormat = 'buffer' | 'view'
  */
 export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  return format === 'view'
-    ? new Uint8Array(buffer, leaf.offs[i]!, leaf.klens[i]!)
-    : new NodeBuffer(buffer, leaf.offs[i]!, leaf.klens[i]!)
+  const off = leaf.locs[3 * i]!
+  const klen = leaf.locs[3 * i + 1]!
+  return format === 'view' ? new Uint8Array(buffer, off, klen) : new NodeBuffer(buffer, off, klen)
 }
 
 /**
@@ -41,9 +41,10 @@ export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
  */
 export function valueOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  return format === 'view'
-    ? new Uint8Array(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)
-    : new NodeBuffer(buffer, leaf.offs[i]! + leaf.klens[i]!, leaf.vlens[i]!)
+  const locs = leaf.locs
+  const off = locs[3 * i]! + locs[3 * i + 1]!
+  const vlen = locs[3 * i + 2]!
+  return format === 'view' ? new Uint8Array(buffer, off, vlen) : new NodeBuffer(buffer, off, vlen)
 }
 
 /**

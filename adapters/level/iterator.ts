@@ -183,12 +183,12 @@ export class RangeScan {
       // One loop per kind and format pair, so the loop body has no branches
       // on them (V8 then keeps each loop's allocation sites monomorphic).
       if (kind === ENTRIES && kf === 'buffer' && vf === 'buffer') {
-        const { bufs, offs, klens, vlens } = leaf
+        const { bufs, locs } = leaf
         for (let j = 0; j < n; j++, p += step) {
           const buffer = bufs[p]!
-          const off = offs[p]!
-          const k = klens[p]!
-          out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, vlens[p]!)])
+          const off = locs[3 * p]!
+          const k = locs[3 * p + 1]!
+          out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, locs[3 * p + 2]!)])
         }
       } else if (kind === ENTRIES) {
         for (let j = 0; j < n; j++, p += step) out.push([keyOf(leaf, p, kf), valueOf(leaf, p, vf)])

@@ -873,7 +873,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     let bytes = 0
     for (let n = scan.span(4096); n > 0; n = scan.span(4096)) {
       const leaf = scan.spanLeaf!
-      for (let i = scan.spanFrom, j = 0; j < n; j++, i++) bytes += leaf.klens[i]! + leaf.vlens[i]!
+      for (let i = scan.spanFrom, j = 0; j < n; j++, i++) bytes += leaf.klen(i) + leaf.vlen(i)
       if (n === 4096) await new Promise(setImmediate)
     }
     return bytes

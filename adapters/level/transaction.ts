@@ -167,7 +167,7 @@ export class Transaction<K = string, V = string> {
       return undefined
     }
     const i = foundAt
-    this.#reads.push({ family, key: k, buf: leaf.bufs[i]!, off: leaf.offs[i]! })
+    this.#reads.push({ family, key: k, buf: leaf.bufs[i]!, off: leaf.off(i) })
     return this.host.decodeValue(leaf.value(i), options) as V
   }
 
@@ -291,7 +291,7 @@ export class Transaction<K = string, V = string> {
     for (const r of this.#reads) {
       if (!r.family.live) return `column family ${r.family.name} was dropped`
       const leaf = find(r.family.tree.root, r.key)
-      const same = leaf === null ? r.buf === null : leaf.bufs[foundAt] === r.buf && leaf.offs[foundAt] === r.off
+      const same = leaf === null ? r.buf === null : leaf.bufs[foundAt] === r.buf && leaf.off(foundAt) === r.off
       if (!same) return 'a key it read was written since'
     }
     for (const r of this.#ranges) {
@@ -332,7 +332,7 @@ function sameRange (a: Node, b: Node, range: RangeOptions): boolean {
     const ly = y.cursor.leaf!
     const px = x.cursor.pos
     const py = y.cursor.pos
-    if (lx.bufs[px] !== ly.bufs[py] || lx.offs[px] !== ly.offs[py]) return false
+    if (lx.bufs[px] !== ly.bufs[py] || lx.off(px) !== ly.off(py)) return false
     x.advance()
     y.advance()
   }

@@ -2,10 +2,11 @@
  * A copy-on-write B+tree over byte keys.
  *
  * An entry is its key bytes followed by its value bytes, copied into a
- * shared chunk (see `chunk.ts`); a leaf holds, in parallel arrays, each entry's buffer,
- * offset, key length, value length and key words (its first 18 bytes as
- * three numbers). There is no object per entry, which is what keeps a
- * million entries far under 300 bytes each.
+ * shared chunk (see `chunk.ts`); a leaf holds, in four parallel arrays, each
+ * entry's buffer; its offset, key length and value length; word 0 of its key
+ * and words 1 and 2 (the first 18 key bytes as three numbers). There is no
+ * object per entry, which is what keeps a million entries far under 300
+ * bytes each.
  *
  * Snapshots are O(1): {@link BTree.freeze} hands out the current root and
  * moves the tree to a new epoch. A node belongs to the epoch that made it and
@@ -34,22 +35,22 @@ export const BRANCH_SIZE_DEFAULT = 64
 let nextEpoch = 1
 
 /**
- * A leaf: entries in key order as parallel arrays (arrays of small numbers
- * stay unboxed in V8, and a search reads the slices array alone until its
- * words tie).
+ * A leaf: entries in key order as parallel arrays. Arrays of numbers stay
+ * unboxed in V8; a search reads the slices array alone until word 0 ties,
+ * then one line of `tails` and one of `locs` (the key length), which a read
+ * needs next anyway for the offset and value length. Each array is an
+ * object and its elements, two dependent cache misses on a cold leaf, so the
+ * fields that are read together share an array; a scan reads `bufs` and
+ * `locs` only.
  * @internal
  */
 export class Leaf {
   readonly isLeaf = true as const
   constructor (
-    /** The buffer holding each entry's bytes. */
+    /** The buffer holding each entry's bytes (its key, then its value). */
     public bufs: ArrayBuffer[],
-    /** Offset of each entry in its buffer. */
-    public offs: number[],
-    /** Key length of each entry; its key is `bufs[i][off, off + klen)`. */
-    public klens: number[],
-    /** Value length of each entry; its value follows its key. */
-    public vlens: number[],
+    /** Offset, key length and value length of each entry, three numbers per entry. */
+    public locs: number[],
     /** Word 0 of each key: its first bytes as a number (see `slice`). */
     public slices: number[],
     /** Words 1 and 2 of each key, two numbers per entry. */
@@ -57,16 +58,25 @@ export class Leaf {
     public epoch: number
   ) {}
 
-  get length (): number { return this.offs.length }
+  get length (): number { return this.slices.length }
+
+  /** Offset of entry `i` in its buffer. */
+  off (i: number): number { return this.locs[3 * i]! }
+
+  /** Key length of entry `i`. */
+  klen (i: number): number { return this.locs[3 * i + 1]! }
+
+  /** Value length of entry `i`. */
+  vlen (i: number): number { return this.locs[3 * i + 2]! }
 
   /** The key of entry `i`, as a view of the stored bytes. */
   key (i: number): Uint8Array {
-    return new Uint8Array(this.bufs[i]!, this.offs[i]!, this.klens[i]!)
+    return new Uint8Array(this.bufs[i]!, this.off(i), this.klen(i))
   }
 
   /** The value of entry `i`, as a view of the stored bytes. */
   value (i: number): Uint8Array {
-    return new Uint8Array(this.bufs[i]!, this.offs[i]! + this.klens[i]!, this.vlens[i]!)
+    return new Uint8Array(this.bufs[i]!, this.off(i) + this.klen(i), this.vlen(i))
   }
 }
 
@@ -75,36 +85,36 @@ export class Leaf {
  * the rare code that moves entries between leaves.
  */
 function columns (leaf: Leaf): Array<[unknown[], number]> {
-  return [[leaf.bufs, 1], [leaf.offs, 1], [leaf.klens, 1], [leaf.vlens, 1], [leaf.slices, 1], [leaf.tails, 2]]
+  return [[leaf.bufs, 1], [leaf.locs, 3], [leaf.slices, 1], [leaf.tails, 2]]
 }
 
 /**
  * Opens slot `at` in every array of `leaf` and fills it. One loop moves all
- * six arrays: `splice` would be six builtin calls, each allocating the
+ * four arrays: `splice` would be four builtin calls, each allocating the
  * (empty) array of removed elements, and inserts are the hottest write.
  */
 function insertAt (leaf: Leaf, at: number, buf: ArrayBuffer, off: number, klen: number, vlen: number, w0: number, w1: number, w2: number): void {
-  const { bufs, offs, klens, vlens, slices, tails } = leaf
-  for (let j = offs.length; j > at; j--) {
+  const { bufs, locs, slices, tails } = leaf
+  for (let j = slices.length; j > at; j--) {
     bufs[j] = bufs[j - 1]!
-    offs[j] = offs[j - 1]!
-    klens[j] = klens[j - 1]!
-    vlens[j] = vlens[j - 1]!
     slices[j] = slices[j - 1]!
+    locs[3 * j] = locs[3 * j - 3]!
+    locs[3 * j + 1] = locs[3 * j - 2]!
+    locs[3 * j + 2] = locs[3 * j - 1]!
     tails[2 * j] = tails[2 * j - 2]!
     tails[2 * j + 1] = tails[2 * j - 1]!
   }
   bufs[at] = buf
-  offs[at] = off
-  klens[at] = klen
-  vlens[at] = vlen
   slices[at] = w0
+  locs[3 * at] = off
+  locs[3 * at + 1] = klen
+  locs[3 * at + 2] = vlen
   tails[2 * at] = w1
   tails[2 * at + 1] = w2
 }
 
 function emptyLeaf (epoch: number): Leaf {
-  return new Leaf([], [], [], [], [], [], epoch)
+  return new Leaf([], [], [], [], epoch)
 }
 
 /**
@@ -173,11 +183,11 @@ export function leafTie (leaf: Leaf, i: number, key: Uint8Array, klen: number, w
   if (t1 !== w1) return w1 < t1 ? -1 : 1
   const t2 = tails[2 * i + 1]!
   if (t2 !== w2) return w2 < t2 ? -1 : 1
-  const elen = leaf.klens[i]!
+  const elen = leaf.locs[3 * i + 1]!
   // The first min(klen, elen) bytes are equal when either key fits in the
   // words (zero padding cannot hide a difference below the shorter length).
   if (klen <= INLINE_BYTES || elen <= INLINE_BYTES) return klen - elen
-  return compareAt(key, klen, bytesOf(leaf.bufs[i]!), leaf.offs[i]!, elen, INLINE_BYTES)
+  return compareAt(key, klen, bytesOf(leaf.bufs[i]!), leaf.locs[3 * i]!, elen, INLINE_BYTES)
 }
 
 /**
@@ -246,7 +256,7 @@ export function childIndex (branch: Branch, key: Uint8Array, klen: number, w0: n
   return lo
 }
 
-/** Words 1 and 2 of the key stored at `off` in `bytes`, into `out` at `at`. */
+/** Words 1 and 2 of the key stored at `off` in `bytes`, appended to `out`. */
 function storedTails (bytes: Uint8Array, off: number, klen: number, out: number[]): void {
   out.push(slice(bytes, klen - SLICE_BYTES, off + SLICE_BYTES), slice(bytes, klen - 2 * SLICE_BYTES, off + 2 * SLICE_BYTES))
 }
@@ -298,11 +308,12 @@ export class BTree {
     let level: Node[] = []
     let mins: Uint8Array[] = []
     for (const [from, to] of runs(n, Math.max(2, Math.floor(tree.leafSize * 3 / 4)))) {
-      const leaf = new Leaf(bufs.slice(from, to), offs.slice(from, to), klens.slice(from, to), vlens.slice(from, to), [], [], epoch)
-      for (let j = 0; j < leaf.offs.length; j++) {
-        const bytes = bytesOf(leaf.bufs[j]!)
-        const off = leaf.offs[j]!
-        const klen = leaf.klens[j]!
+      const leaf = new Leaf(bufs.slice(from, to), [], [], [], epoch)
+      for (let j = from; j < to; j++) {
+        const bytes = bytesOf(bufs[j]!)
+        const off = offs[j]!
+        const klen = klens[j]!
+        leaf.locs.push(off, klen, vlens[j]!)
         leaf.slices.push(slice(bytes, klen, off))
         storedTails(bytes, off, klen, leaf.tails)
       }
@@ -392,7 +403,7 @@ export class BTree {
 
   private leafFor (node: Leaf): Leaf {
     if (node.epoch === this.epoch) return node
-    return new Leaf(node.bufs.slice(), node.offs.slice(), node.klens.slice(), node.vlens.slice(), node.slices.slice(), node.tails.slice(), this.epoch)
+    return new Leaf(node.bufs.slice(), node.locs.slice(), node.slices.slice(), node.tails.slice(), this.epoch)
   }
 
   private branchFor (node: Branch): Branch {
@@ -408,14 +419,14 @@ export class BTree {
       const vlen = value.length
       if (i >= 0) {
         this.replaced = true
-        this.bytes += vlen - leaf.vlens[i]!
+        this.bytes += vlen - leaf.locs[3 * i + 2]!
         leaf.bufs[i] = placedBuffer
-        leaf.offs[i] = placedOffset
-        leaf.vlens[i] = vlen
+        leaf.locs[3 * i] = placedOffset
+        leaf.locs[3 * i + 2] = vlen
         return leaf
       }
       insertAt(leaf, ~i, placedBuffer, placedOffset, klen, vlen, w0, w1, w2)
-      if (leaf.offs.length > this.leafSize) this.splitLeaf(leaf)
+      if (leaf.slices.length > this.leafSize) this.splitLeaf(leaf)
       return leaf
     }
     const ci = childIndex(node, key, klen, w0, w1, w2)
@@ -438,11 +449,8 @@ export class BTree {
   }
 
   private splitLeaf (leaf: Leaf): void {
-    const half = leaf.offs.length >>> 1
-    const right = new Leaf(
-      leaf.bufs.splice(half), leaf.offs.splice(half), leaf.klens.splice(half), leaf.vlens.splice(half),
-      leaf.slices.splice(half), leaf.tails.splice(2 * half), this.epoch
-    )
+    const half = leaf.slices.length >>> 1
+    const right = new Leaf(leaf.bufs.splice(half), leaf.locs.splice(3 * half), leaf.slices.splice(half), leaf.tails.splice(2 * half), this.epoch)
     this.splitNode = right
     this.splitKey = right.key(0).slice()
     this.splitSlice = right.slices[0]!
@@ -471,7 +479,7 @@ export class BTree {
       const i = leafSearch(node, key, klen, w0, w1, w2)
       if (i < 0) return null
       const leaf = this.leafFor(node)
-      this.bytes -= leaf.klens[i]! + leaf.vlens[i]!
+      this.bytes -= leaf.klen(i) + leaf.vlen(i)
       for (const [column, stride] of columns(leaf)) column.splice(i * stride, stride)
       return leaf
     }
@@ -647,7 +655,7 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
       assert(isRoot || node.length > 0, 'non-root leaf not empty')
       for (const [column, stride] of columns(node)) assert(column.length === node.length * stride, 'leaf arrays aligned')
       for (let i = 0; i < node.length; i++) {
-        assert(node.offs[i]! + node.klens[i]! + node.vlens[i]! <= node.bufs[i]!.byteLength, 'entry within its buffer')
+        assert(node.off(i) + node.klen(i) + node.vlen(i) <= node.bufs[i]!.byteLength, 'entry within its buffer')
         const k = node.key(i)
         assert(wordsMatch(node.slices, node.tails, i, k), 'words match key')
         if (prev !== null) assert(compareFrom(prev, prev.length, k, k.length, 0) < 0, 'keys strictly ascending')
@@ -672,7 +680,7 @@ export function checkValid (tree: BTree | Frozen, leafSize = LEAF_SIZE_DEFAULT, 
   }
   let bytes = 0
   const sum = (node: Node): void => {
-    if (node.isLeaf) for (let i = 0; i < node.length; i++) bytes += node.klens[i]! + node.vlens[i]!
+    if (node.isLeaf) for (let i = 0; i < node.length; i++) bytes += node.klen(i) + node.vlen(i)
     else node.kids.forEach(sum)
   }
   visit(tree.root, 0, null, null, true)
