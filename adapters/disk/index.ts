@@ -47,7 +47,7 @@ export {
   MICROTASK_GROUPS_MAX
 } from './log.js'
 export type {
-  Log, LogRecord, AppendOptions, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair
+  Log, LogRecord, AppendOptions, AppendWaiter, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair
 } from './log.js'
 export {
   writeCheckpoint, readCheckpoint, loadNewestCheckpoint, listCheckpoints, checkpointName,
