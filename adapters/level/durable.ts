@@ -53,6 +53,9 @@ export interface DurableOptions {
   readOnly?: boolean
 }
 
+/** What {@link Durable} holds as its next batch between commits: none. */
+const NO_OPS: readonly BatchOp[] = []
+
 /** Column family slots of a checkpoint are family ids; an unused id has this name. */
 const UNUSED = ''
 
@@ -129,17 +132,32 @@ export class Durable {
    * writer's durable put.
    */
   commit (ops: readonly BatchOp[], sync: boolean): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const commit = new Commit(this, ops, resolve, reject)
-      this.pending.push(ops)
-      try {
-        // appendTo copies the bytes before it returns, so the shared scratch will do.
-        this.log.appendTo(encodeBatchTransient(ops), sync, commit)
-      } catch (err) {
-        this.pending.pop()
-        reject(err)
-      }
-    })
+    this.nextOps = ops
+    this.nextSync = sync
+    return new Promise<number>(this.startCommit)
+  }
+
+  /** The batch {@link Durable.startCommit} is about to log (set just before it runs). */
+  private nextOps: readonly BatchOp[] = NO_OPS
+  private nextSync = false
+  /**
+   * The executor of every commit's promise, made once: it runs
+   * synchronously inside `new Promise`, so it can take its batch from
+   * `nextOps` rather than from a closure made for each call (a closure and
+   * its context are about 100 bytes per put).
+   */
+  private readonly startCommit = (resolve: (seq: number) => void, reject: (err: unknown) => void): void => {
+    const ops = this.nextOps
+    this.nextOps = NO_OPS
+    const commit = new Commit(this, ops, resolve, reject)
+    this.pending.push(ops)
+    try {
+      // appendTo copies the bytes before it returns, so the shared scratch will do.
+      this.log.appendTo(encodeBatchTransient(ops), this.nextSync, commit)
+    } catch (err) {
+      this.pending.pop()
+      reject(err)
+    }
   }
 
   /** The log holds `ops` as record `seq`: applies them (called by {@link Commit}, in log order). */
