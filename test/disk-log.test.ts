@@ -225,6 +225,27 @@ t.test('appendTo: waiters are told in sequence order, right after the write, and
   }
 })
 
+t.test('appendEncoded: the source writes the payload in place; a source that writes another length is a bug', async (t) => {
+  const dir = tempDir(t)
+  const log = await FileLog.open(dir)
+  const text = enc('written in place')
+  const source = { writeRecord: (into: Uint8Array, at: number) => { into.set(text, at); return at + text.length } }
+  let told = 0
+  const done = new Promise<void>((resolve, reject) => {
+    t.equal(log.appendEncoded(text.length, source, false, { written: (seq) => { told = seq; resolve() }, failed: reject }), 1)
+  })
+  await done
+  t.equal(told, 1, 'the waiter is told')
+  const liar = { writeRecord: (_into: Uint8Array, at: number) => at + 1 }
+  t.throws(() => log.appendEncoded(5, liar, false, { written: () => {}, failed: () => {} }), { name: 'AssertionError' })
+  t.equal(log.lastSeq, 1, 'nothing was appended for it')
+  t.equal(await log.append(enc('next')), 2)
+  await log.close()
+  const reopened = await FileLog.open(dir)
+  t.strictSame((await readAll(reopened)).map((r) => dec(r.payload)), ['written in place', 'next'])
+  await reopened.close()
+})
+
 t.test('a failed inline write tells the waiters of its group and of every append queued behind it', async (t) => {
   const dir = tempDir(t)
   const fs = new FaultyFs()

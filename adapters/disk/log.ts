@@ -85,7 +85,7 @@ import { MakoError, assert } from '../../lib/errors.js'
 import { errnoCode, nodeFileSystem, writeAll, writeAllSync, type FileSystem } from './fs.js'
 import {
   FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_NAME, STEP_END, STEP_MORE, STEP_RECORD, SegmentScanner,
-  encodeFrame, encodeSegmentHeader, isFrameAt, segmentName
+  encodeFrame, encodeSegmentHeader, isFrameAt, sealFrame, segmentName
 } from './log-format.js'
 
 /** Default {@link FileLogOptions.segmentBytesMax}: 64 MiB. */
@@ -274,6 +274,20 @@ export interface AppendWaiter {
   written (seq: number): void
   /** The record was not written (see the module documentation on I/O errors). It must not throw. */
   failed (err: unknown): void
+}
+
+/**
+ * Writes a record's payload straight into the log's group buffer, for
+ * {@link FileLog.appendEncoded}: the database encodes a batch there, with
+ * no array of its own to copy from.
+ */
+export interface RecordSource {
+  /**
+   * Writes the payload at `into[at..at + length)`, `length` being what was
+   * given to `appendEncoded`, and returns `at + length`. It must not throw,
+   * nor touch `into` elsewhere.
+   */
+  writeRecord (into: Uint8Array, at: number): number
 }
 
 /** The waiter behind a promise of {@link FileLog.append}. */
@@ -696,7 +710,43 @@ export class FileLog implements Log {
     if (!(payload instanceof Uint8Array)) {
       throw new MakoError('a log record must be a Uint8Array', 'MAKO_INVALID_ARGUMENT')
     }
-    const len = payload.length
+    const start = this.reserve(payload.length)
+    const seq = this.nextSeq++
+    encodeFrame(this.buf, start, seq, payload)
+    this.enqueue(start + FRAME_HEADER_BYTES + payload.length, sync, waiter)
+    return seq
+  }
+
+  /**
+   * {@link FileLog.appendTo} for a payload that `source` writes straight
+   * into the log's group buffer: the same record, sequence number, group
+   * commit and errors, without a copy of the payload in between.
+   *
+   * @param length The payload's length in bytes.
+   * @param source Writes the payload, before this returns.
+   * @param sync Tell the waiter only once the record is on stable storage.
+   * @param waiter Told the outcome, never before this returns.
+   * @returns The record's sequence number.
+   * @throws As {@link FileLog.appendTo}; and an `AssertionError` if
+   *   `source` wrote other than `length` bytes (nothing is appended then).
+   */
+  appendEncoded (length: number, source: RecordSource, sync: boolean, waiter: AppendWaiter): number {
+    const start = this.reserve(length)
+    const end = source.writeRecord(this.buf, start + FRAME_HEADER_BYTES)
+    assert(end === start + FRAME_HEADER_BYTES + length, 'a record source writes the length it announced')
+    const seq = this.nextSeq++
+    sealFrame(this.buf, start, seq, length)
+    this.enqueue(end, sync, waiter)
+    return seq
+  }
+
+  /**
+   * Checks that a record of `len` payload bytes can be appended now and
+   * makes room for its frame at the end of the group buffer; returns where
+   * the frame starts. Throws, with nothing changed, if it cannot.
+   */
+  private reserve (len: number): number {
+    if (this.state !== 'open') throw this.unusable() as MakoError
     if (len > this.maxRecordBytes) {
       throw new MakoError(`log record of ${len} bytes is above maxRecordBytes (${this.maxRecordBytes})`,
         'MAKO_RECORD_TOO_LARGE')
@@ -708,14 +758,16 @@ export class FileLog implements Log {
         'MAKO_LOG_BUSY', { transient: true })
     }
     if (start + frame > this.buf.length) this.grow(start + frame)
-    const seq = this.nextSeq++
-    encodeFrame(this.buf, start, seq, payload)
-    this.bufLen = start + frame
+    return start
+  }
+
+  /** Queues the record just framed in the group buffer, ending at `end`, for the writer. */
+  private enqueue (end: number, sync: boolean, waiter: AppendWaiter): void {
+    this.bufLen = end
     if (sync) this.lastSyncAt = this.queue.length
     this.queue.push(waiter)
-    this.ends.push(start + frame)
+    this.ends.push(end)
     this.schedule()
-    return seq
   }
 
   /** Grows the group buffer to hold at least `need` bytes, keeping its contents. */

@@ -28,8 +28,8 @@ import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MakoError } from '../../lib/errors.js'
 import { BTree, Cursor, place, placedChunk, placedOffset, type Chunk, type Node } from '../../lib/btree/index.js'
-import { decodeBatch, encodeBatchTransient, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
-import { FileLog, repairLog, type AppendWaiter, type LogRepair, type TornTail } from '../disk/log.js'
+import { batchBytes, decodeBatch, encodeBatchAt, type BatchOp, type Store, type StoreSnapshot } from '../../lib/store/index.js'
+import { FileLog, repairLog, type AppendWaiter, type LogRepair, type RecordSource, type TornTail } from '../disk/log.js'
 import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointPair } from '../disk/checkpoint.js'
 import { lockDirectory, type DirectoryLock } from '../disk/lock.js'
 import { nodeFileSystem, type FileSystem } from '../disk/fs.js'
@@ -152,8 +152,8 @@ export class Durable {
     const commit = new Commit(this, ops, resolve, reject)
     this.pending.push(ops)
     try {
-      // appendTo copies the bytes before it returns, so the shared scratch will do.
-      this.log.appendTo(encodeBatchTransient(ops), this.nextSync, commit)
+      // The batch is encoded straight into the log's group buffer.
+      this.log.appendEncoded(batchBytes(ops), commit, this.nextSync, commit)
     } catch (err) {
       this.pending.pop()
       reject(err)
@@ -229,18 +229,24 @@ export class Durable {
 }
 
 /**
- * One batch on its way through the log: told by the log's writer when its
- * record is written (or not), it applies the batch and settles the
- * promise of {@link Durable.commit}.
+ * One batch on its way through the log: it encodes the batch into the
+ * log's buffer and, told by the log's writer when its record is written
+ * (or not), applies the batch and settles the promise of
+ * {@link Durable.commit}. One object for both roles: one allocation per
+ * commit.
  * @internal
  */
-class Commit implements AppendWaiter {
+class Commit implements AppendWaiter, RecordSource {
   constructor (
     private readonly durable: Durable,
     private readonly ops: readonly BatchOp[],
     private readonly resolve: (seq: number) => void,
     private readonly reject: (err: unknown) => void
   ) {}
+
+  writeRecord (into: Uint8Array, at: number): number {
+    return encodeBatchAt(this.ops, into, at)
+  }
 
   written (seq: number): void {
     try {

@@ -76,41 +76,24 @@ function fieldSize (b: Uint8Array): number {
   return varintSize(b.length) + b.length
 }
 
-function familyName (op: BatchOp): Uint8Array {
-  return op.type === 'createFamily' ? utf8.encode(op.name) : EMPTY
-}
-const EMPTY = new Uint8Array(0)
-
 /**
- * Encodes a batch for the log.
+ * Encodes a batch for the log, into an array of its own.
  * @internal
  */
 export function encodeBatch (ops: readonly BatchOp[]): Uint8Array {
-  return encodeBatchInto(ops, undefined)
+  const bytes = new Uint8Array(batchBytes(ops))
+  encodeBatchAt(ops, bytes, 0)
+  return bytes
 }
-
-// Scratch of encodeBatchTransient: grown to the largest batch encoded up to
-// SCRATCH_KEEP_BYTES; a larger batch gets its own array.
-const SCRATCH_KEEP_BYTES = 1024 * 1024
-let scratch = new Uint8Array(4096)
 
 /**
- * Encodes a batch into a buffer shared by every call: the bytes are valid
- * only until the next call, for a caller that copies them at once (the log's
- * append does). An awaited put then allocates no backing store of its own:
- * a fresh array for each one (over V8's 64-byte on-heap limit) cost a malloc,
- * a free and a sweep, 10-15 % of a durable put.
+ * The length of the batch's encoding, in bytes: what {@link encodeBatchAt}
+ * writes. The log reserves that much room and has the batch encoded
+ * straight into its group buffer, with no array of its own in between.
  * @internal
  */
-export function encodeBatchTransient (ops: readonly BatchOp[]): Uint8Array {
-  return encodeBatchInto(ops, scratch)
-}
-
-function encodeBatchInto (ops: readonly BatchOp[], into: Uint8Array | undefined): Uint8Array {
+export function batchBytes (ops: readonly BatchOp[]): number {
   let size = 1 + varintSize(ops.length)
-  // Made only for a batch that creates a family: an empty array per put
-  // was 32 bytes of garbage on the durable put path.
-  let names: Uint8Array[] | undefined
   // Indexed loops, not for-of: an array iterator that escapes the
   // optimiser is an object per loop on every durable put.
   for (let i = 0; i < ops.length; i++) {
@@ -120,25 +103,23 @@ function encodeBatchInto (ops: readonly BatchOp[], into: Uint8Array | undefined)
       case 'del': size += 1 + varintSize(op.family.id) + fieldSize(op.key); break
       case 'deleteRange': size += 1 + varintSize(op.family.id) + fieldSize(op.gte) + fieldSize(op.lt); break
       case 'clear': size += 1 + varintSize(op.family.id); break
-      case 'createFamily': { const name = familyName(op); (names ??= []).push(name); size += 1 + varintSize(op.id) + fieldSize(name); break }
+      // Names are encoded twice (here and when written): family creation is rare.
+      case 'createFamily': size += 1 + varintSize(op.id) + fieldSize(utf8.encode(op.name)); break
       case 'dropFamily': size += 1 + varintSize(op.family.id); break
     }
   }
-  let target: Uint8Array
-  if (into === undefined) {
-    target = new Uint8Array(size)
-  } else {
-    if (into.length < size && size <= SCRATCH_KEEP_BYTES) {
-      let grown = into.length * 2
-      while (grown < size) grown *= 2
-      scratch = into = new Uint8Array(grown)
-    }
-    target = into.length < size ? new Uint8Array(size) : into.subarray(0, size)
-  }
-  const b = target
-  b[0] = BATCH_VERSION
-  let p = putVarint(b, 1, ops.length)
-  let nameAt = 0
+  return size
+}
+
+/**
+ * Encodes the batch at `into[at..]`, which has room for
+ * {@link batchBytes}`(ops)` bytes; returns the offset just past it.
+ * @internal
+ */
+export function encodeBatchAt (ops: readonly BatchOp[], into: Uint8Array, at: number): number {
+  const b = into
+  b[at] = BATCH_VERSION
+  let p = putVarint(b, at + 1, ops.length)
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!
     switch (op.type) {
@@ -146,11 +127,11 @@ function encodeBatchInto (ops: readonly BatchOp[], into: Uint8Array | undefined)
       case 'del': b[p++] = DEL; p = putVarint(b, p, op.family.id); p = putField(b, p, op.key); break
       case 'deleteRange': b[p++] = RANGE; p = putVarint(b, p, op.family.id); p = putField(b, p, op.gte); p = putField(b, p, op.lt); break
       case 'clear': b[p++] = CLEAR; p = putVarint(b, p, op.family.id); break
-      case 'createFamily': b[p++] = CREATE; p = putVarint(b, p, op.id); p = putField(b, p, names![nameAt++]!); break
+      case 'createFamily': b[p++] = CREATE; p = putVarint(b, p, op.id); p = putField(b, p, utf8.encode(op.name)); break
       case 'dropFamily': b[p++] = DROP; p = putVarint(b, p, op.family.id); break
     }
   }
-  return b
+  return p
 }
 
 class Reader {
