@@ -1,28 +1,37 @@
 /**
  * Durability benchmark (issue 3): MakoLevel with a location against
  * classic-level (LevelDB) and rocksdb (the npm `rocksdb` package), on the
- * same seeded data in one process, with `sync: false` and `sync: true`
- * writes; and the time to open a database of a million entries against the
- * time memory-level takes to load them.
+ * same seeded data, with `sync: false` and `sync: true` writes; and the
+ * time to open a database of a million entries against the time
+ * memory-level takes to load them.
  *
  * Run: `npx tsc -p . && node dist/bench/durable.js [--quick] [--only
- * <id>,...] [--passes <n>] [--seed <n>] [--no-memory]`. `--only` takes
- * contender ids (mako, classic, rocksdb, memory) and row ids (see ROWS, and
- * `open`), in any mix; `--no-memory` skips the open row (it starts child
- * processes). Prints markdown tables and writes `bench/results/durable.json`
- * (a `--quick` or `--only` run writes `durable-<variant>.json`, so a smoke
- * run never overwrites the full results).
+ * <id>,...] [--passes <n>] [--seed <n>] [--no-memory] [--in-process]`.
+ * `--only` takes contender ids (mako, classic, rocksdb, memory) and row ids
+ * (see ROWS, and `open`), in any mix; `--no-memory` skips the open row (it
+ * starts child processes). Prints markdown tables and writes
+ * `bench/results/durable.json` (a `--quick`, `--only` or `--in-process` run
+ * writes `durable-<variant>.json`, so a smoke run never overwrites the full
+ * results).
+ *
+ * Each contender runs in a worker process of its own (`durable-worker.ts`),
+ * started before anything is measured and kept for the whole run, as an
+ * application runs one database; this process only tells the workers what
+ * to run, one at a time, and gathers their timings (see `durable-session.ts`
+ * for what sharing a process cost). `--in-process` runs them all here, as
+ * the benchmark did before.
  *
  * Data: random 16-byte keys and 100-byte values as Buffers, keyEncoding and
- * valueEncoding 'buffer'. Every contender gets a fresh temporary directory
- * per pass (a fresh database inside it for every write row and repetition),
- * removed afterwards. Contenders are interleaved row by row within a pass,
- * repetition by repetition, in an order that rotates, so that load from
- * other work on the machine falls on all of them alike; each figure is the
- * median of the passes, each ratio the median of the per-pass ratios, and
- * the spread of the passes is reported. The OS's dirty pages are flushed
- * (`sync`, untimed) before each write run and each open, so that an fsync
- * does not pay for another contender's writes.
+ * valueEncoding 'buffer', made by each worker from the same seed. Every
+ * contender gets a fresh temporary directory (a fresh database inside it
+ * for every write row and repetition), removed afterwards. Contenders are
+ * interleaved row by row within a pass, repetition by repetition, in an
+ * order that rotates, so that load from other work on the machine falls on
+ * all of them alike; each figure is the median of the passes, each ratio
+ * the median of the per-pass ratios, and the spread of the passes is
+ * reported. The OS's dirty pages are flushed (`sync`, untimed, by a helper
+ * process: see `lib/flush.ts`) before each write run and each open, so
+ * that an fsync does not pay for another contender's writes.
  *
  * @module
  * @internal
@@ -32,16 +41,17 @@ import { mkdtempSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { execFileSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CONTENDERS, KEY_BYTES, VALUE_BYTES, type DurableContender, type DurableStore } from './durable-contenders.js'
-import { BARS, batches, DEFAULT_SEED, FULL, makeDataset, QUICK, RANGE_LIMIT, ROWS, WARMUP, WRITERS, type Dataset, type Row, type Sizes } from './durable-rows.js'
+import { CONTENDERS, KEY_BYTES, VALUE_BYTES, type DurableContender } from './durable-contenders.js'
+import { BARS, DEFAULT_SEED, FULL, QUICK, RANGE_LIMIT, ROWS, WRITERS, type Row, type Sizes } from './durable-rows.js'
+import { LocalRunner, WorkerRunner, type ContenderRunner, type DataKind, type SampleResult } from './durable-session.js'
 import type { OpenChildReport } from './durable-open.js'
 import { parseBenchArgs } from './lib/cli.js'
+import { DirtyPageFlusher } from './lib/flush.js'
 import { runJsonChild } from './lib/child.js'
 import { formatBytes, formatRate, formatRatio, markdownTable } from './lib/markdown.js'
 import { machineInfo, writeResults } from './lib/results.js'
-import { collectGarbage, median, rate, type Timed } from './lib/stats.js'
+import { median, rate, type Timed } from './lib/stats.js'
 
 /** Most repetitions of a row within one sample. */
 const MAX_REPEATS = 20
@@ -117,22 +127,18 @@ async function sampleInterleaved (cs: readonly DurableContender[], minSampleMs: 
   return totals
 }
 
-let flushUnavailable: string | undefined
-
 /**
  * Writes the OS's dirty pages to disk (the `sync` command), untimed, before
  * a write run: an fdatasync on ext4 may have to flush other files' data
  * first, so without this a contender would pay for the previous one's
- * writes. Other processes on the machine can still leave dirty pages.
+ * writes. Other processes on the machine can still leave dirty pages. It is
+ * run by a helper process started before anything is measured (see
+ * `lib/flush.ts`: spawning `sync` from here forks this process, and the
+ * copy-on-write faults that follow a fork slowed the next run by up to 15%).
  */
-function flushDirtyPages (): void {
-  if (flushUnavailable !== undefined) return
-  try {
-    execFileSync('sync', [], { stdio: 'ignore', timeout: MAX_FLUSH_MS })
-  } catch (err) {
-    flushUnavailable = (err as Error).message
-    console.log(`note: 'sync' failed (${flushUnavailable}); write rows run without flushing the OS's dirty pages first`)
-  }
+let flusher: DirtyPageFlusher | undefined
+async function flushDirtyPages (): Promise<void> {
+  await flusher?.flush()
 }
 
 /** Record one pass's sample of a row (`rates[row][pass]`, passes in order). */
@@ -151,11 +157,12 @@ function rotate<T> (list: readonly T[], by: number): T[] {
  * {@link sampleInterleaved}): every write row runs on a fresh database per
  * run; then each contender loads a database (batch(1000), closed and opened
  * again, so reads see it as an application does after a restart) and every
- * read row runs on it.
+ * read row runs on it. Each contender's runs are made by its runner (its
+ * worker process, by default).
  */
-async function runPass (pass: number, all: readonly DurableContender[], rows: readonly Row[], d: Dataset,
-  measured: Map<string, Measured>, failed: Set<string>, minSampleMs: number): Promise<void> {
-  const dirs = new Map(all.map((c) => [c.id, new PassDir(c.id)]))
+async function runPass (pass: number, all: readonly DurableContender[], rows: readonly Row[], data: DataKind,
+  runners: ReadonlyMap<string, ContenderRunner>, measured: Map<string, Measured>, failed: Set<string>,
+  minSampleMs: number): Promise<void> {
   const fail = (c: DurableContender, err: unknown, where: string): void => {
     // A contender that throws is a bug in it: report it, drop it from the
     // remaining rows and passes, and let the others finish.
@@ -164,49 +171,40 @@ async function runPass (pass: number, all: readonly DurableContender[], rows: re
     failed.add(c.id)
   }
   const live = (): DurableContender[] => all.filter((c) => !failed.has(c.id))
-  const readDbs = new Map<string, DurableStore>()
+  const runner = (c: DurableContender): ContenderRunner => runners.get(c.id) as ContenderRunner
+  const sample = (c: DurableContender, r: SampleResult): Timed => {
+    ;(measured.get(c.id) as Measured).problems.push(...r.problems)
+    return r.timed
+  }
+  const reading = new Set<string>()
   try {
     for (const [r, row] of rows.entries()) {
       if (row.kind !== 'write') continue
-      const samples = await sampleInterleaved(rotate(live(), pass + r), minSampleMs, async (c) => {
-        const location = (dirs.get(c.id) as PassDir).fresh(row.id)
-        const db = await c.open(location)
-        try {
-          flushDirtyPages()
-          collectGarbage()
-          return await row.run(db, d, (measured.get(c.id) as Measured).problems)
-        } finally {
-          await db.close()
-          rmSync(location, { recursive: true, force: true })
-        }
-      }, (c, err) => { fail(c, err, `in ${row.id}, pass ${pass + 1}`) })
+      const samples = await sampleInterleaved(rotate(live(), pass + r), minSampleMs,
+        async (c) => sample(c, await runner(c).write(row.id, data)),
+        (c, err) => { fail(c, err, `in ${row.id}, pass ${pass + 1}`) })
       for (const [id, t] of samples) record(measured.get(id) as Measured, row, t)
     }
     const readRows = rows.filter((row) => row.kind === 'read')
     if (readRows.length === 0) return
     for (const c of live()) {
       try {
-        const location = (dirs.get(c.id) as PassDir).fresh('read')
-        const loading = await c.open(location)
-        for (const b of batches(d, 1000, d.sizes.entries)) await loading.batch(b, false)
-        await loading.close()
-        readDbs.set(c.id, await c.open(location))
+        reading.add(c.id)
+        await runner(c).openRead(data)
       } catch (err) {
         fail(c, err, `loading the read database, pass ${pass + 1}`)
       }
     }
-    flushDirtyPages()
+    await flushDirtyPages()
     await sleep(SETTLE_MS)
     for (const [r, row] of readRows.entries()) {
-      const samples = await sampleInterleaved(rotate(live(), pass + r), minSampleMs, async (c) => {
-        collectGarbage()
-        return await row.run(readDbs.get(c.id) as DurableStore, d, (measured.get(c.id) as Measured).problems)
-      }, (c, err) => { fail(c, err, `in ${row.id}, pass ${pass + 1}`) })
+      const samples = await sampleInterleaved(rotate(live(), pass + r), minSampleMs,
+        async (c) => sample(c, await runner(c).read(row.id, data)),
+        (c, err) => { fail(c, err, `in ${row.id}, pass ${pass + 1}`) })
       for (const [id, t] of samples) record(measured.get(id) as Measured, row, t)
     }
   } finally {
-    for (const db of readDbs.values()) await db.close().catch(() => {})
-    for (const dir of dirs.values()) dir.remove()
+    for (const id of reading) await runners.get(id)?.closeRead().catch(() => {})
   }
 }
 
@@ -262,7 +260,7 @@ async function runOpenPass (pass: number, all: readonly DurableContender[], with
     for (const id of rotate(steps, pass)) {
       // An open may sync a file or directory: it must not pay for the
       // other databases' writes still in the page cache.
-      flushDirtyPages()
+      await flushDirtyPages()
       try {
         if (id === null) {
           const r = await openChild(['--mode', 'memory', '--entries', String(entries), '--seed', String(seed)])
@@ -295,7 +293,7 @@ function diskFree (): number {
 
 async function main (): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2))
-  if (args.isolate || args.worker !== undefined) throw new Error('--isolate is not supported by this benchmark (the open row already runs in fresh processes)')
+  if (args.isolate || args.worker !== undefined) throw new Error('--isolate is not supported by this benchmark: each contender already runs in a worker process of its own (--in-process to share one)')
   const sizes: Sizes = { ...(args.quick ? QUICK : FULL) }
   if (args.passes !== undefined) sizes.passes = Math.max(1, args.passes)
   const seed = args.seed ?? DEFAULT_SEED
@@ -319,32 +317,49 @@ async function main (): Promise<void> {
   console.log(`durable benchmark: ${all.map((c) => c.label).join(', ')}${withMemory && withOpen ? ' (and memory-level for the open row)' : ''}`)
   console.log(`entries ${sizes.entries}, passes ${sizes.passes}, samples of at least ${sizes.minSampleMs} ms, seed ${seed}${args.quick ? ' (quick)' : ''}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, ${formatBytes(freeAtStart)} free in ${tmpdir()}`)
 
+  // Started before the data is built and anything is measured: its own
+  // fork is of a small process, and the faults after it fall on the warm-up.
+  flusher = new DirtyPageFlusher(MAX_FLUSH_MS)
   const measured = new Map<string, Measured>(all.map((c) => [c.id, { rates: {}, samples: {}, problems: [] }]))
   const failed = new Set<string>()
   const openPasses: OpenPass[] = []
   const openProblems: string[] = []
 
-  if (rows.length > 0 && all.length > 0) {
-    // Warm-up: let V8 compile every contender's paths before anything counts.
-    const warm = makeDataset(seed + 1, WARMUP)
-    const scratch = new Map(all.map((c) => [c.id, { rates: {}, samples: {}, problems: [] } satisfies Measured]))
-    await runPass(0, all, rows, warm, scratch, failed, 0)
-    for (const [id, m] of scratch) measured.get(id)?.problems.push(...m.problems.map((p) => `warm-up: ${p}`))
+  // Each contender's runner: a worker process of its own, started now,
+  // while this process is small (each start forks it), or, with
+  // --in-process, a session here (see durable-session.ts).
+  const runners = new Map<string, ContenderRunner>()
+  const speed = rows.length > 0 && all.length > 0
+  for (const c of speed ? all : []) {
+    const config = { contender: c.id, seed, sizes }
+    runners.set(c.id, args.inProcess ? new LocalRunner(config, flushDirtyPages) : new WorkerRunner(config))
   }
-
-  const data = rows.length > 0 ? makeDataset(seed, sizes) : undefined
-  for (let p = 0; p < sizes.passes; p++) {
-    if (data !== undefined) {
+  try {
+    if (speed) {
+      // The data first, in every worker at once, so no sample waits for it.
+      await Promise.all([...runners.values()].map(async (r) => { if (r instanceof WorkerRunner) await r.prepare(['warm', 'main']) }))
+      // Warm-up: let V8 compile every contender's paths before anything counts.
+      const scratch = new Map(all.map((c) => [c.id, { rates: {}, samples: {}, problems: [] } satisfies Measured]))
+      await runPass(0, all, rows, 'warm', runners, scratch, failed, 0)
+      for (const [id, m] of scratch) measured.get(id)?.problems.push(...m.problems.map((p) => `warm-up: ${p}`))
+    }
+    for (let p = 0; p < sizes.passes && speed; p++) {
       const started = performance.now()
-      await runPass(p, all, rows, data, measured, failed, sizes.minSampleMs)
+      await runPass(p, all, rows, 'main', runners, measured, failed, sizes.minSampleMs)
       console.log(`pass ${p + 1}/${sizes.passes} speed rows: ${((performance.now() - started) / 1000).toFixed(1)} s, load average ${loadavg()[0]?.toFixed(2) ?? '?'}`)
     }
-    if (withOpen) {
-      const started = performance.now()
-      openPasses.push(await runOpenPass(p, all, withMemory, sizes.openEntries, seed, openProblems))
-      console.log(`pass ${p + 1}/${sizes.passes} open row: ${((performance.now() - started) / 1000).toFixed(1)} s`)
-    }
+  } finally {
+    for (const r of runners.values()) await r.close().catch(() => {})
   }
+  // The open row's passes come after every speed pass: each starts child
+  // processes, which forks this one, and the copy-on-write faults after a
+  // fork would fall on the next speed pass's first rows (see lib/flush.ts).
+  for (let p = 0; p < sizes.passes && withOpen; p++) {
+    const started = performance.now()
+    openPasses.push(await runOpenPass(p, all, withMemory, sizes.openEntries, seed, openProblems))
+    console.log(`pass ${p + 1}/${sizes.passes} open row: ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+  flusher?.close()
   const loadAtEnd = loadavg()
 
   // Speed table.
@@ -425,7 +440,7 @@ async function main (): Promise<void> {
     console.log('')
     console.log(markdownTable(header, tableRows, align))
     console.log('')
-    console.log(`Rates are medians of ${sizes.passes} pass(es), higher is better; ratios (and bars) are medians of the per-pass ratios, the contenders having run interleaved within each pass. Each pass repeats a row, alternating contenders, until each has timed at least ${sizes.minSampleMs} ms (a fresh database per repetition for writes). Writes with sync:false pass no options; sync:true passes { sync: true }. Before each write run the OS's dirty pages are flushed (sync, untimed). Reads run on a database loaded with batch(1000), closed and opened again (then ${SETTLE_MS} ms idle for background compactions). Range reads: iterator({ gte, limit: ${RANGE_LIMIT} }).all() (rocksdb: its iterator with next() until done). rocksdb bulk iteration: ${CONTENDERS.find((c) => c.id === 'rocksdb')?.bulkIteration ?? ''}.`)
+    console.log(`Rates are medians of ${sizes.passes} pass(es), higher is better; ratios (and bars) are medians of the per-pass ratios, the contenders having run interleaved within each pass, ${args.inProcess ? 'all in one process' : 'each in a worker process of its own'}. Each pass repeats a row, alternating contenders, until each has timed at least ${sizes.minSampleMs} ms (a fresh database per repetition for writes). Writes with sync:false pass no options; sync:true passes { sync: true }. Before each write run the OS's dirty pages are flushed (sync, untimed). Reads run on a database loaded with batch(1000), closed and opened again (then ${SETTLE_MS} ms idle for background compactions). Range reads: iterator({ gte, limit: ${RANGE_LIMIT} }).all() (rocksdb: its iterator with next() until done). rocksdb bulk iteration: ${CONTENDERS.find((c) => c.id === 'rocksdb')?.bulkIteration ?? ''}.`)
     const spreadRows = rows.map((row) => [row.id, ...all.map((c) => {
       const s = spreadOf(measured.get(c.id)?.rates[row.id])
       return s === undefined ? '-' : `${(s * 100).toFixed(0)}%`
@@ -521,7 +536,7 @@ async function main (): Promise<void> {
 
   // Smoke and partial runs get their own file, so they never overwrite the
   // full run's results.
-  const variant = [args.quick ? 'quick' : '', args.only.length > 0 ? `only-${args.only.join('+')}` : ''].filter((x) => x !== '').join('-')
+  const variant = [args.quick ? 'quick' : '', args.inProcess ? 'in-process' : '', args.only.length > 0 ? `only-${args.only.join('+')}` : ''].filter((x) => x !== '').join('-')
   const path = writeResults(variant === '' ? 'durable' : `durable-${variant}`, {
     benchmark: 'durable',
     machine: { ...machineInfo(), diskFreeBytesAtStart: freeAtStart, diskFreeBytesAtEnd: diskFree(), tmpdir: tmpdir(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd },
@@ -529,6 +544,7 @@ async function main (): Promise<void> {
       ...sizes,
       seed,
       quick: args.quick,
+      inProcess: args.inProcess,
       only: args.only,
       keyBytes: KEY_BYTES,
       valueBytes: VALUE_BYTES,

@@ -189,6 +189,84 @@ t.test('an append resolves only after its bytes were handed to the OS', async (t
   await log.close()
 })
 
+t.test('appendTo: waiters are told in sequence order, right after the write, and may append again', async (t) => {
+  const dir = tempDir(t)
+  for (const writeMode of ['inline', 'threadpool'] as const) {
+    const fs = new FaultyFs()
+    const log = await FileLog.open(join(dir, writeMode), { fs, writeMode, segmentBytesMax: 4096 })
+    const told: Array<{ seq: number, writes: number }> = []
+    let again: Promise<number> | undefined
+    const all = new Promise<void>((resolve, reject) => {
+      let left = 200
+      const waiter = {
+        written: (seq: number) => {
+          told.push({ seq, writes: fs.count('write') })
+          // An append from inside the callback goes to the next group.
+          if (seq === 1) again = log.append(enc('again'))
+          if (--left === 0) resolve()
+        },
+        failed: reject
+      }
+      // Enough to cross a segment: the group is written in two parts.
+      for (let i = 0; i < 200; i++) t.equal(log.appendTo(enc(`record ${i}`), i === 150, waiter), i + 1)
+    })
+    t.equal(told.length, 0, `${writeMode}: no waiter is told before appendTo returns`)
+    await all
+    t.strictSame(told.map((x) => x.seq), Array.from({ length: 200 }, (_, i) => i + 1), `${writeMode}: in sequence order`)
+    t.ok(told.every((x) => x.writes > 0), `${writeMode}: each after a write`)
+    t.equal(await again, 201, `${writeMode}: the append made from a callback follows the group`)
+    t.throws(() => log.appendTo(new Uint8Array(64 * 1024 * 1024 + 1), false, { written: () => {}, failed: () => {} }),
+      { code: 'MAKO_RECORD_TOO_LARGE' }, `${writeMode}: errors found at once are thrown, the waiter not told`)
+    await log.close()
+    t.throws(() => log.appendTo(enc('x'), false, { written: () => {}, failed: () => {} }), { code: 'MAKO_LOG_CLOSED' })
+    const reopened = await FileLog.open(join(dir, writeMode), { segmentBytesMax: 4096 })
+    t.equal((await readAll(reopened)).length, 201, `${writeMode}: every record is there after reopening`)
+    await reopened.close()
+  }
+})
+
+t.test('appendEncoded: the source writes the payload in place; a source that writes another length is a bug', async (t) => {
+  const dir = tempDir(t)
+  const log = await FileLog.open(dir)
+  const text = enc('written in place')
+  const source = { writeRecord: (into: Uint8Array, at: number) => { into.set(text, at); return at + text.length } }
+  let told = 0
+  const done = new Promise<void>((resolve, reject) => {
+    t.equal(log.appendEncoded(text.length, source, false, { written: (seq) => { told = seq; resolve() }, failed: reject }), 1)
+  })
+  await done
+  t.equal(told, 1, 'the waiter is told')
+  const liar = { writeRecord: (_into: Uint8Array, at: number) => at + 1 }
+  t.throws(() => log.appendEncoded(5, liar, false, { written: () => {}, failed: () => {} }), { name: 'AssertionError' })
+  t.equal(log.lastSeq, 1, 'nothing was appended for it')
+  t.equal(await log.append(enc('next')), 2)
+  await log.close()
+  const reopened = await FileLog.open(dir)
+  t.strictSame((await readAll(reopened)).map((r) => dec(r.payload)), ['written in place', 'next'])
+  await reopened.close()
+})
+
+t.test('a failed inline write tells the waiters of its group and of every append queued behind it', async (t) => {
+  const dir = tempDir(t)
+  const fs = new FaultyFs()
+  const log = await FileLog.open(dir, { fs })
+  await log.append(enc('before'))
+  fs.failAt = fs.calls.length // the next call: the next group's write
+  fs.failCode = 'EIO'
+  const failed: string[] = []
+  let told: () => void = () => {}
+  const both = new Promise<void>((resolve) => { told = resolve })
+  const note = (what: string): void => { if (failed.push(what) === 2) told() }
+  const waiter = { written: () => { note('written') }, failed: (err: unknown) => { note(codeOf(err) ?? '?') } }
+  log.appendTo(enc('a'), false, waiter)
+  log.appendTo(enc('b'), false, waiter)
+  await both
+  t.strictSame(failed, ['MAKO_IO_ERROR', 'MAKO_IO_ERROR'], 'both told of the failure')
+  t.equal(log.lastSeq, 1, 'their sequence numbers are given out again')
+  t.equal(await log.append(enc('after')), 2, 'the log goes on')
+  await log.close()
+})
+
 t.test('limits, bad input and closed logs reject with stable codes', async (t) => {
   const dir = tempDir(t)
   const log = await FileLog.open(dir, { maxRecordBytes: 100, maxPendingBytes: 1000 })

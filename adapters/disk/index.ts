@@ -44,10 +44,10 @@ export { nodeFileSystem } from './fs.js'
 export type { FileSystem } from './fs.js'
 export {
   FileLog, repairLog, DEFAULT_SEGMENT_BYTES_MAX, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_PENDING_BYTES,
-  MICROTASK_GROUPS_MAX
+  MICROTASK_GROUPS_MAX, MICROTASK_RUN_MS_MAX
 } from './log.js'
 export type {
-  Log, LogRecord, AppendOptions, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair
+  Log, LogRecord, AppendOptions, AppendWaiter, FileLogOptions, TornTail, LogRecovery, LogStats, LogRepair
 } from './log.js'
 export {
   writeCheckpoint, readCheckpoint, loadNewestCheckpoint, listCheckpoints, checkpointName,

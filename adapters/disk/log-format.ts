@@ -116,10 +116,20 @@ export function checkSegmentHeader (b: Uint8Array, p: number, firstSeq: number):
  * @internal
  */
 export function encodeFrame (b: Uint8Array, p: number, seq: number, payload: Uint8Array): void {
-  const len = payload.length
+  b.set(payload, p + FRAME_HEADER_BYTES)
+  sealFrame(b, p, seq, payload.length)
+}
+
+/**
+ * Completes the frame at `p` in `b` whose `len`-byte payload is already in
+ * place after the header: writes the length, the sequence number and the
+ * CRC over them and the payload.
+ *
+ * @internal
+ */
+export function sealFrame (b: Uint8Array, p: number, seq: number, len: number): void {
   putU32(b, p + 4, len)
   putU64(b, p + 8, seq)
-  b.set(payload, p + FRAME_HEADER_BYTES)
   putU32(b, p, crc32cRange(b, p + 4, p + FRAME_HEADER_BYTES + len))
 }
 

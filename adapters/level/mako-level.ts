@@ -162,6 +162,12 @@ interface ClearOptions extends RangeOptions {
 }
 
 const kStore = Symbol('store')
+/**
+ * What `_put`, `_del` and `_batch` return for a write that is done when they
+ * return (in memory): one settled promise for all, rather than an async
+ * function's fresh one.
+ */
+const DONE: Promise<void> = Promise.resolve()
 
 // abstract-level's type declarations lag its code: in 3.x the snapshot
 // constructor takes the options given to _snapshot(), and the chained batch
@@ -411,6 +417,25 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     return root.#durable.commit(ops, sync)
   }
 
+  /**
+   * {@link MakoLevel.#commit} as a promise that always settles: the durable
+   * commit's own promise, returned as it is rather than awaited inside an
+   * async `_put`, `_del` or `_batch`. abstract-level awaits what those
+   * return; an async function in between would add a promise and a
+   * microtask to every durable write.
+   */
+  #commitPromise (ops: BatchOp[], sync: boolean): Promise<void> {
+    let done: Promise<unknown> | undefined
+    try {
+      done = this.#commit(ops, sync)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // The durable commit resolves to the batch's sequence number, which
+    // abstract-level ignores.
+    return done === undefined ? DONE : done as Promise<void>
+  }
+
   /** The root to read for `options`: the snapshot's, or the live tree's now. */
   #readRoot (options: ReadOptions): Node {
     const snapshot = options.snapshot
@@ -525,33 +550,44 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   }
 
   /** @internal */
-  async _put (key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
+  _put (key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
     const root = this.#root
     // The hot path of an in-memory put: no batch array, one check.
-    if (root.#durable === null && !root.#readOnly && this.#family.live) root.#store.put(this.#family, key, value)
-    else await this.#commit([{ type: 'put', family: this.#family, key, value }], options.sync === true)
-  }
-
-  /** @internal */
-  async _del (key: Uint8Array, options: WriteOptions): Promise<void> {
-    const root = this.#root
-    if (root.#durable === null && !root.#readOnly && this.#family.live) root.#store.del(this.#family, key)
-    else await this.#commit([{ type: 'del', family: this.#family, key }], options.sync === true)
-  }
-
-  /** @internal */
-  async _batch (operations: WriteOperation[], options: WriteOptions = {}): Promise<void> {
-    const ops = new Array<BatchOp>(operations.length)
-    for (let i = 0; i < operations.length; i++) {
-      const op = operations[i]!
-      const family = this.#familyOf(op.columnFamily)
-      ops[i] = op.type === 'put'
-        ? { type: 'put', family, key: op.key, value: op.value! }
-        : op.type === 'del'
-          ? { type: 'del', family, key: op.key }
-          : { type: 'deleteRange', family, gte: op.key, lt: op.lt! }
+    if (root.#durable === null && !root.#readOnly && this.#family.live) {
+      root.#store.put(this.#family, key, value)
+      return DONE
     }
-    await this.#commit(ops, options.sync === true)
+    return this.#commitPromise([{ type: 'put', family: this.#family, key, value }], options.sync === true)
+  }
+
+  /** @internal */
+  _del (key: Uint8Array, options: WriteOptions): Promise<void> {
+    const root = this.#root
+    if (root.#durable === null && !root.#readOnly && this.#family.live) {
+      root.#store.del(this.#family, key)
+      return DONE
+    }
+    return this.#commitPromise([{ type: 'del', family: this.#family, key }], options.sync === true)
+  }
+
+  /** @internal */
+  _batch (operations: WriteOperation[], options: WriteOptions = {}): Promise<void> {
+    const ops = new Array<BatchOp>(operations.length)
+    try {
+      for (let i = 0; i < operations.length; i++) {
+        const op = operations[i]!
+        const family = this.#familyOf(op.columnFamily)
+        ops[i] = op.type === 'put'
+          ? { type: 'put', family, key: op.key, value: op.value! }
+          : op.type === 'del'
+            ? { type: 'del', family, key: op.key }
+            : { type: 'deleteRange', family, gte: op.key, lt: op.lt! }
+      }
+    } catch (err) {
+      // An unknown column family: a rejection, as from an async method.
+      return Promise.reject(err)
+    }
+    return this.#commitPromise(ops, options.sync === true)
   }
 
   /**

@@ -22,6 +22,11 @@ export interface BenchArgs {
    * sees one database class at a time (as an application does).
    */
   isolate: boolean
+  /**
+   * `--in-process`: run every contender in the benchmark's own process
+   * (benchmarks that give each contender a worker process by default).
+   */
+  inProcess: boolean
   /** `--worker <id>`: internal, this process is the child of `--isolate`. */
   worker: string | undefined
 }
@@ -33,7 +38,7 @@ export interface BenchArgs {
  * @internal
  */
 export function parseBenchArgs (argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { quick: false, only: [], passes: undefined, seed: undefined, memory: true, isolate: false, worker: undefined }
+  const args: BenchArgs = { quick: false, only: [], passes: undefined, seed: undefined, memory: true, isolate: false, inProcess: false, worker: undefined }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -53,8 +58,9 @@ export function parseBenchArgs (argv: readonly string[]): BenchArgs {
     else if (a === '--seed') args.seed = int(value())
     else if (a === '--no-memory') args.memory = false
     else if (a === '--isolate') args.isolate = true
+    else if (a === '--in-process') args.inProcess = true
     else if (a === '--worker') args.worker = value()
-    else throw new Error(`unknown option '${String(a)}' (known: --quick, --only <name>, --passes <n>, --seed <n>, --no-memory, --isolate)`)
+    else throw new Error(`unknown option '${String(a)}' (known: --quick, --only <name>, --passes <n>, --seed <n>, --no-memory, --isolate, --in-process)`)
   }
   return args
 }

@@ -6,5 +6,5 @@
  * @internal
  */
 export { Store, StoreSnapshot, Family, DEFAULT_FAMILY, deleteRange } from './store.js'
-export { encodeBatch, encodeBatchTransient, decodeBatch, BATCH_VERSION } from './codec.js'
+export { encodeBatch, encodeBatchAt, batchBytes, decodeBatch, BATCH_VERSION } from './codec.js'
 export type { BatchOp } from './store.js'
