@@ -11,12 +11,13 @@
  * Why a process per contender: in one process, classic-level and MakoLevel
  * share abstract-level's code (its `put` is one function for both, its
  * call sites see both classes), and each contender's heap and native
- * threads are the others' neighbours. Measured on the put row over six
- * passes: MakoLevel alone 134-153k puts/s, with classic-level in the same
- * process 125-138k. An application runs one database; so does each worker.
- * A fresh process per sample would be worse: it pays a page fault (11 us
- * on the machine of the results) for every page its heap grows into
- * (MakoLevel 96-106k, classic-level 23-25k, measured that way).
+ * threads are the others' neighbours. An application runs one database;
+ * so does each worker. How much sharing costs varies from run to run: on
+ * the put row (3 passes each, one after the other), MakoLevel did
+ * 118-141k puts/s alone, 129-133k beside classic-level in one process, and
+ * 100-130k beside it in workers; no difference stood out of the noise. A
+ * fresh process per sample would be worse: it pays a page fault for every
+ * page its heap grows into.
  *
  * @module
  * @internal
@@ -61,8 +62,8 @@ export interface ContenderRunner {
   close: () => Promise<void>
 }
 
-/** Fresh database directories inside a contender's directory. */
-class ContenderDir {
+/** Fresh database directories inside a contender's directory (removed at the end). @internal */
+export class ContenderDir {
   readonly path: string
   private n = 0
 
@@ -75,6 +76,7 @@ class ContenderDir {
     return join(this.path, `${name}-${this.n++}`)
   }
 
+  /** Removes the directory and everything in it. */
   remove (): void {
     rmSync(this.path, { recursive: true, force: true })
   }

@@ -18,7 +18,7 @@
  * started before anything is measured and kept for the whole run, as an
  * application runs one database; this process only tells the workers what
  * to run, one at a time, and gathers their timings (see `durable-session.ts`
- * for what sharing a process cost). `--in-process` runs them all here, as
+ * for why). `--in-process` runs them all here, as
  * the benchmark did before.
  *
  * Data: random 16-byte keys and 100-byte values as Buffers, keyEncoding and
@@ -37,14 +37,14 @@
  * @internal
  */
 
-import { mkdtempSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs'
+import { readdirSync, statSync, statfsSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CONTENDERS, KEY_BYTES, VALUE_BYTES, type DurableContender } from './durable-contenders.js'
 import { BARS, DEFAULT_SEED, FULL, QUICK, RANGE_LIMIT, ROWS, WRITERS, type Row, type Sizes } from './durable-rows.js'
-import { LocalRunner, WorkerRunner, type ContenderRunner, type DataKind, type SampleResult } from './durable-session.js'
+import { ContenderDir, LocalRunner, WorkerRunner, type ContenderRunner, type DataKind, type SampleResult } from './durable-session.js'
 import type { OpenChildReport } from './durable-open.js'
 import { parseBenchArgs } from './lib/cli.js'
 import { DirtyPageFlusher } from './lib/flush.js'
@@ -72,25 +72,6 @@ interface Measured {
   /** Per row id: each pass's timed sample (operations and ms). */
   samples: Record<string, Timed[]>
   problems: string[]
-}
-
-/** Fresh database directories inside a contender's pass directory. */
-class PassDir {
-  readonly path: string
-  private n = 0
-
-  constructor (readonly contender: string) {
-    this.path = mkdtempSync(join(tmpdir(), `mako-bench-durable-${contender}-`))
-  }
-
-  /** A new database location inside the pass directory, not yet created. */
-  fresh (name: string): string {
-    return join(this.path, `${name}-${this.n++}`)
-  }
-
-  remove (): void {
-    rmSync(this.path, { recursive: true, force: true })
-  }
 }
 
 /**
@@ -133,8 +114,8 @@ async function sampleInterleaved (cs: readonly DurableContender[], minSampleMs: 
  * first, so without this a contender would pay for the previous one's
  * writes. Other processes on the machine can still leave dirty pages. It is
  * run by a helper process started before anything is measured (see
- * `lib/flush.ts`: spawning `sync` from here forks this process, and the
- * copy-on-write faults that follow a fork slowed the next run by up to 15%).
+ * `lib/flush.ts`: spawning `sync` from here would fork this process, and
+ * the copy-on-write faults that follow a fork fall on the next run).
  */
 let flusher: DirtyPageFlusher | undefined
 async function flushDirtyPages (): Promise<void> {
@@ -243,11 +224,11 @@ function bytesUnder (path: string): number {
 async function runOpenPass (pass: number, all: readonly DurableContender[], withMemory: boolean, entries: number, seed: number,
   problems: string[]): Promise<OpenPass> {
   const result: OpenPass = { stores: {} }
-  const dirs = new Map(all.map((c) => [c.id, new PassDir(c.id)]))
+  const dirs = new Map(all.map((c) => [c.id, new ContenderDir(c.id)]))
   try {
     const written = new Map<string, { writeMs: number, closeMs: number, location: string }>()
     for (const c of all) {
-      const location = (dirs.get(c.id) as PassDir).fresh('open')
+      const location = (dirs.get(c.id) as ContenderDir).fresh('open')
       try {
         const r = await openChild(['--mode', 'write', '--contender', c.id, '--dir', location, '--entries', String(entries), '--seed', String(seed)])
         if (r.mode !== 'write') throw new Error(`unexpected report ${JSON.stringify(r)}`)

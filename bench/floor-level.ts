@@ -43,10 +43,11 @@ const fixedValues: Buffer[] = Array.from({ length: FIXED_ENTRIES }, (_, i) => fi
 const fixedValue = fixedValues[0] as Buffer
 // The same bytes side by side in one ArrayBuffer, for fresh views of them.
 const fixedBuffer = new ArrayBuffer(FIXED_ENTRIES * (KEY_BYTES + VALUE_BYTES))
+const fixedBytesAll = new Uint8Array(fixedBuffer)
 for (let i = 0; i < FIXED_ENTRIES; i++) {
   const at = i * (KEY_BYTES + VALUE_BYTES)
-  new Uint8Array(fixedBuffer).set(fixedKeys[i] as Buffer, at)
-  new Uint8Array(fixedBuffer).set(fixedValues[i] as Buffer, at + KEY_BYTES)
+  fixedBytesAll.set(fixedKeys[i] as Buffer, at)
+  fixedBytesAll.set(fixedValues[i] as Buffer, at + KEY_BYTES)
 }
 
 type Entry = [Buffer, Buffer]

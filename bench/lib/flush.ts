@@ -5,13 +5,14 @@
  * Spawning a command from Node forks the process; after a fork every page
  * of the parent is copy-on-write until the child is gone, and the parent
  * then takes a page fault on its first write to each of them. A benchmark
- * that ran `sync` with `execFileSync` before every timed run made the run
- * pay those faults: measured on the durability benchmark, about 6,600 more
- * minor faults in a run of 100k awaited MakoLevel puts and 1.2 us more per
- * put (15%) in the passes after the first, whose heap was larger. That is
- * a cost of the benchmark, and it falls hardest on the database whose work
- * is in the JavaScript heap. So a small shell is started once, before
- * anything is measured, and each flush asks it to run `sync`.
+ * that runs `sync` with `execFileSync` before every timed run can make the
+ * run pay those faults: a cost of the benchmark, falling hardest on the
+ * database whose work is in the JavaScript heap. (How much is hard to see
+ * on a noisy machine: 100k awaited MakoLevel puts right after an
+ * `execFileSync('sync')` took 7.7-11.0 us a put, without one 7.6-9.7 us,
+ * four runs each.) So a small shell is started once, before anything is
+ * measured, and each flush asks it to run `sync`: the benchmark process is
+ * never forked while it is large.
  *
  * @module
  * @internal

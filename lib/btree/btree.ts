@@ -24,7 +24,7 @@
  */
 
 import { assert } from '../errors.js'
-import { INLINE_BYTES, SLICE_BYTES, compareAt, compareFrom, slice, type KeyWords } from './compare.js'
+import { INLINE_BYTES, compareAt, compareFrom, slice, word1, word2, type KeyWords } from './compare.js'
 import { bytesOf, place, placedBuffer, placedOffset } from './chunk.js'
 
 /** Default maximum entries in a leaf. */
@@ -157,16 +157,6 @@ export interface Frozen {
   readonly size: number
 }
 
-/** Word 1 of `key` (bytes 6 to 11). @internal */
-export function word1 (key: Uint8Array, klen: number): number {
-  return slice(key, klen - SLICE_BYTES, SLICE_BYTES)
-}
-
-/** Word 2 of `key` (bytes 12 to 17). @internal */
-export function word2 (key: Uint8Array, klen: number): number {
-  return slice(key, klen - 2 * SLICE_BYTES, 2 * SLICE_BYTES)
-}
-
 /**
  * Compares `key` (of length `klen`, words 1 and 2 given) with entry `i` of
  * `leaf`, whose word 0 equals the key's: the words settle it unless both
@@ -258,7 +248,7 @@ export function childIndex (branch: Branch, key: Uint8Array, klen: number, w0: n
 
 /** Words 1 and 2 of the key stored at `off` in `bytes`, appended to `out`. */
 function storedTails (bytes: Uint8Array, off: number, klen: number, out: number[]): void {
-  out.push(slice(bytes, klen - SLICE_BYTES, off + SLICE_BYTES), slice(bytes, klen - 2 * SLICE_BYTES, off + 2 * SLICE_BYTES))
+  out.push(word1(bytes, klen, off), word2(bytes, klen, off))
 }
 
 /**

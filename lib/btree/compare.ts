@@ -47,6 +47,16 @@ export function slice (key: Uint8Array, length: number, offset = 0): number {
   return (b0 * 0x10000 + b1 * 0x100 + b2) * 0x1000000 + (b3 * 0x10000 + b4 * 0x100 + b5)
 }
 
+/** Word 1 (bytes 6 to 11) of the `klen`-byte key at `offset` in `key`. @internal */
+export function word1 (key: Uint8Array, klen: number, offset = 0): number {
+  return slice(key, klen - SLICE_BYTES, offset + SLICE_BYTES)
+}
+
+/** Word 2 (bytes 12 to 17) of the `klen`-byte key at `offset` in `key`. @internal */
+export function word2 (key: Uint8Array, klen: number, offset = 0): number {
+  return slice(key, klen - 2 * SLICE_BYTES, offset + 2 * SLICE_BYTES)
+}
+
 /**
  * Compares `a[0..alen)` with `b[0..blen)` as unsigned bytes, starting at
  * byte `from` (the caller knows the bytes before it are equal).
@@ -103,7 +113,7 @@ export class KeyWords {
     const n = key.length
     this.length = n
     this.w0 = slice(key, n)
-    this.w1 = slice(key, n - SLICE_BYTES, SLICE_BYTES)
-    this.w2 = slice(key, n - 2 * SLICE_BYTES, 2 * SLICE_BYTES)
+    this.w1 = word1(key, n)
+    this.w2 = word2(key, n)
   }
 }

@@ -12,8 +12,8 @@
  * @internal
  */
 
-import { slice } from './compare.js'
-import { childIndex, leafSearch, word1, word2, type Branch, type Leaf, type Node } from './btree.js'
+import { slice, word1, word2 } from './compare.js'
+import { childIndex, leafSearch, type Branch, type Leaf, type Node } from './btree.js'
 
 /** Where a seek lands relative to its key. @internal */
 export type SeekMode = 'ge' | 'gt' | 'le' | 'lt'

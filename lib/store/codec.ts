@@ -24,6 +24,7 @@
  */
 
 import { MakoError } from '../errors.js'
+import { copyBytes } from '../btree/index.js'
 import type { BatchOp, Family, Store } from './store.js'
 
 /** Version byte of the batch encoding. @internal */
@@ -61,15 +62,8 @@ function putVarint (bytes: Uint8Array, pos: number, n: number): number {
 /** Writes `b` as a field (varint length, then the bytes) at `pos`; returns the position after it. */
 function putField (bytes: Uint8Array, pos: number, b: Uint8Array): number {
   pos = putVarint(bytes, pos, b.length)
-  // A loop beats TypedArray.prototype.set for the short keys most
-  // batches carry (set() has a fixed cost of tens of nanoseconds).
-  if (b.length < 32) {
-    for (let i = 0; i < b.length; i++) bytes[pos++] = b[i]!
-  } else {
-    bytes.set(b, pos)
-    pos += b.length
-  }
-  return pos
+  copyBytes(bytes, b, pos)
+  return pos + b.length
 }
 
 function fieldSize (b: Uint8Array): number {
