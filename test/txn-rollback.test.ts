@@ -2,11 +2,11 @@
 // off after transactions installed speculatively there; a new leader
 // closes the old epoch at its final watermark; the speculative
 // transactions above it (and one that read them) are rolled back, their
-// clients get MAKO_TRANSACTION_ROLLED_BACK, and what was final before
-// stays.
+// clients get MAKO_TRANSACTION_ROLLED_BACK, a later one built on them is
+// refused, and what was final before stays.
 import t from 'tap'
 import type { Hosted } from '../cluster/txn/host.js'
-import { Fate, epochOf, seqOf } from '../cluster/txn/vector.js'
+import { Fate, epochOf, mergeVectors, seqOf } from '../cluster/txn/vector.js'
 import { simClientCluster, simMap } from './txn/sim-cluster.js'
 
 const enc = new TextEncoder()
@@ -57,6 +57,23 @@ t.test('speculative transactions above the old epoch final watermark roll back, 
   t.same(after.map((v) => v === null ? null : dec.decode(v)), ['final', 'final', null], 'every shard shows the final values, nothing of the rolled-back ones')
   const cut = client.marks.cut()
   t.equal(dec.decode((await client.getAtCut(k('x0'), cut))!), 'final', 'a read at the watermark agrees')
+  // A coordinator can still bring a vector holding the rolled-back
+  // position: its reads were validated at a shard that had not heard of the
+  // failover yet. A leader that knows refuses to install it (else every
+  // later transaction on its keys would inherit the death) and fills its
+  // position with an abort.
+  const s1 = (await hosts()).map(([, h]) => h.shards.get(1)!).find((s) => s.serving)!
+  const e1 = s1.mark().e
+  t.ok((await s1.lock('late', e1, [[k('x2'), k('late')]], 1)).ok, 'a late transaction locks x2')
+  const v = await s1.validate('late', e1, [], 0)
+  t.ok(v.ok && v.pos !== undefined, 'and gets its position')
+  const inst = await s1.install('late', e1, mergeVectors(readerVec, [1, v.pos!]))
+  t.same([inst.ok, inst.code], [false, 'MAKO_TRANSACTION_ROLLED_BACK'], 'a vector with the rolled-back position is refused')
+  t.equal(s1.machine.latest(k('x2')).value, null, 'and leaves no version behind')
+  t.equal(s1.fate('late').fate, 'aborted', 'it is aborted there')
+  t.equal(s1.status().aborts['dead'], 1, 'counted as refused for a dead vector')
+  t.ok((await s1.lock('next', e1, [[k('x2'), k('next')]], 1)).ok, 'its lock is released')
+  s1.abort('next')
   // Every replica of shard 1 agrees once folded: the rolled-back transaction never reaches a base.
   await sim.runFor(0)
   const rolledBack = (await hosts()).flatMap(([, h]) => [...h.shards.values()].map((s) => s.status().rolledBack)).reduce((x, y) => x + y, 0)

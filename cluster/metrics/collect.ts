@@ -56,7 +56,7 @@ export function collectNode (m: MetricsBuilder, src: NodeSources): void {
     m.counter('mako_txn_in_doubt_resolved_total', 'Prepared transactions resolved without their coordinator.', s.resolved, l)
     for (const [reason, n] of Object.entries(s.aborts)) {
       // Not mako_txn_aborts_total: that family is the coordinator's, by error code.
-      m.counter('mako_shard_aborts_total', 'Transactions refused or aborted at this replica as leader, by reason (write-locked, read-locked, read-changed, too-old, coordinator-lost).', n, { ...l, reason })
+      m.counter('mako_shard_aborts_total', 'Transactions refused or aborted at this replica as leader, by reason (write-locked, read-locked, read-changed, too-old, coordinator-lost, dead).', n, { ...l, reason })
     }
   }
   if (src.transport !== undefined) {

@@ -467,6 +467,7 @@ function refusal (res: TxnReply): MakoError {
     case 'aborted': case 'unknown': return transient('Transaction aborted by a participant', 'MAKO_TXN_CONFLICT')
     case 'MAKO_STALE_EPOCH': return transient('A shard changed leader during the transaction', 'MAKO_STALE_EPOCH')
     case 'MAKO_TXN_TOO_OLD': return transient('Transaction ran too long', 'MAKO_TXN_TOO_OLD')
+    case 'MAKO_TRANSACTION_ROLLED_BACK': return rolledBack()
     case undefined: return transient('Transaction refused', 'MAKO_UNAVAILABLE')
     default: return new MakoError(`Transaction refused: ${res.code}`, res.code, { transient: res.code !== 'MAKO_BAD_REQUEST' })
   }

@@ -347,6 +347,19 @@ export class TxnMachine implements StateMachine {
     this.#stamped = 0
   }
 
+  /**
+   * Whether a vector is already dead here: it holds a position that a
+   * closed epoch (of any shard, as far as this replica knows) rolled back.
+   * Death is final, so a leader refuses such a transaction rather than
+   * install versions that every later transaction on those keys would
+   * inherit, and that would stay readable until folded away.
+   *
+   * @param vec The vector.
+   */
+  dead (vec: Vector): boolean {
+    return vectorFate(vec, this.#marksWithOwn()) === Fate.Dead
+  }
+
   /** Marks of every shard, with this shard's own as its log says (merged). */
   #marksWithOwn (): readonly Mark[] {
     const marks = this.#marks()

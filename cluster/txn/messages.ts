@@ -200,7 +200,8 @@ export interface ShardStatus {
    * (since start): `write-locked` (a key to write is locked by another),
    * `read-locked` and `read-changed` (validation), `too-old` (reads older
    * than the limit), `coordinator-lost` (aborted by the primary after its
-   * coordinator went silent).
+   * coordinator went silent), `dead` (its vector holds a position that a
+   * failover rolled back).
    */
   aborts: Record<string, number>
 }
