@@ -162,19 +162,22 @@ export class Durable {
 
   /** The log holds `ops` as record `seq`: applies them (called by {@link Commit}, in log order). */
   applyLogged (ops: readonly BatchOp[], seq: number): void {
-    const pending = this.pending
-    // Records are written in log order, so this batch is normally the
-    // oldest pending one; a failed append's batch has left the queue already.
-    if (pending[0] === ops) pending.shift()
-    else pending.splice(pending.indexOf(ops), 1)
+    this.dropPending(ops)
     this.store.apply(ops, seq)
     this.maybeCheckpoint()
   }
 
-  /** The log could not take `ops` (called by {@link Commit}). */
+  /** `ops` leaves {@link Durable.pending}: applied, or the log could not take it (called by {@link Commit}). */
   dropPending (ops: readonly BatchOp[]): void {
-    const at = this.pending.indexOf(ops)
-    if (at >= 0) this.pending.splice(at, 1)
+    const pending = this.pending
+    // Records are written in log order, so this batch is normally the
+    // oldest pending one; a failed append's batch has left the queue already.
+    if (pending[0] === ops) {
+      pending.shift()
+      return
+    }
+    const at = pending.indexOf(ops)
+    if (at >= 0) pending.splice(at, 1)
   }
 
   /** Bytes in the log since it was opened (log statistics). */

@@ -333,9 +333,8 @@ export class TxnShard {
     // installing it would hand its versions (and the death) to every
     // later transaction on these keys. Its position is filled with an abort.
     if (this.machine.dead(vec)) {
-      this.#count('dead', 'dead')
       this.#abortPrep(prep)
-      return { ok: false, code: 'MAKO_TRANSACTION_ROLLED_BACK', m: this.mark() }
+      return { ok: false, code: this.#count('dead', 'MAKO_TRANSACTION_ROLLED_BACK'), m: this.mark() }
     }
     const rec: TxnRecord = { id: prep.id, pos: prep.pos, vec, w: prep.w, chosen: false, finalAt: -1 }
     this.#preps.delete(prep.id)
