@@ -23,6 +23,7 @@ interface Run {
   child: ChildProcess
   stdout: string[]
   stderr: string
+  /** The exit code, once the process ended and its pipes closed. */
   exit: Promise<number | null>
 }
 
@@ -36,7 +37,9 @@ function mako (args: string[]): Run {
     child,
     stdout: [],
     stderr: '',
-    exit: new Promise((resolve) => { child.once('exit', (code) => { runs.delete(child); resolve(code) }) })
+    // 'close', not 'exit': it comes once the pipes are drained too, so what
+    // the process printed last is in stdout and stderr when this resolves.
+    exit: new Promise((resolve) => { child.once('close', (code) => { runs.delete(child); resolve(code) }) })
   }
   let buf = ''
   child.stdout!.setEncoding('utf8')
@@ -83,6 +86,10 @@ function listen (): Promise<Server> {
 
 const portOf = (url: string): number => Number(new URL(url).port)
 
+// The ready lines go to stdout and the guide to stderr just after them: two
+// pipes, so the guide may reach this process later. Its last line ends it.
+const guidePrinted = (run: Run): boolean => /Ctrl-C stops every node; .*\n/.test(run.stderr)
+
 t.test('mako local runs a cluster a remote client uses, and stops it on SIGINT', { timeout: 40_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mako-cli-local-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -92,7 +99,7 @@ t.test('mako local runs a cluster a remote client uses, and stops it on SIGINT',
   const readyLines = await until('three ready lines', 25_000, () => {
     if (first.child.exitCode !== null) throw new Error(`mako local exited ${first.child.exitCode}: ${first.stderr}`)
     const ready = first.stdout.filter((l) => l.startsWith('ready '))
-    return ready.length === 3 ? ready : undefined
+    return ready.length === 3 && guidePrinted(first) ? ready : undefined
   })
   const urls = readyLines.map((l) => l.split(' ')[2]!)
   t.same(readyLines.map((l) => l.split(' ')[1]), ['n1', 'n2', 'n3'], 'a ready line per node')
@@ -132,7 +139,7 @@ t.test('mako local runs a cluster a remote client uses, and stops it on SIGINT',
   const again = mako(['local', '--data', data])
   await until('three ready lines again', 25_000, () => {
     if (again.child.exitCode !== null) throw new Error(`mako local exited ${again.child.exitCode}: ${again.stderr}`)
-    return again.stdout.filter((l) => l.startsWith('ready ')).length === 3 ? true : undefined
+    return again.stdout.filter((l) => l.startsWith('ready ')).length === 3 && guidePrinted(again) ? true : undefined
   })
   t.same(again.stdout.filter((l) => l.startsWith('ready ')).map((l) => l.split(' ')[2]), urls, 'the same URLs')
   t.match(again.stderr, /the cluster found there/, 'says it reused the cluster')
