@@ -7,6 +7,8 @@
 // synced one, after a power loss), nothing unacknowledged before an
 // acknowledged one.
 import t from 'tap'
+import { statSync } from 'node:fs'
+import { nodeFileSystem } from '../adapters/disk/fs.js'
 import { FileLog } from '../adapters/disk/log.js'
 import { MakoError } from '../lib/errors.js'
 import { FaultyFs } from './disk/faulty-fs.js'
@@ -38,7 +40,7 @@ interface Run {
 }
 
 /** Twelve rounds of four appends (the last of every other round with sync), a sync(), a dropPrefix, a close. */
-async function workload (fs: FaultyFs, writeMode: 'inline' | 'threadpool'): Promise<Run> {
+async function workload (fs: FaultyFs, writeMode: 'mapped' | 'inline' | 'threadpool'): Promise<Run> {
   const run: Run = { assigned: new Map(), acked: new Map(), durableSeq: 0, codes: new Set(), failedOpen: false, failedAtEnd: false }
   const note = (err: unknown): void => { run.codes.add(err instanceof MakoError ? err.code : String(err)) }
   let log: FileLog
@@ -107,7 +109,7 @@ async function check (fs: MemoryFs, run: Run, mustHaveUpTo: number, exact = fals
   return problem
 }
 
-for (const writeMode of ['inline', 'threadpool'] as const) {
+for (const writeMode of ['mapped', 'inline', 'threadpool'] as const) {
   t.test(`${writeMode} writes: a failure at each file-system call never loses or invents an acknowledged record`, async (t) => {
     const seed = testSeed()
     const rng = new Random(seed)
@@ -160,7 +162,7 @@ for (const writeMode of ['inline', 'threadpool'] as const) {
 t.test('a full disk rejects the group with MAKO_IO_ERROR, transient; the log goes on once there is space', async (t) => {
   const dir = tempDir(t)
   const fs = new FaultyFs()
-  const log = await FileLog.open(dir, { fs })
+  const log = await FileLog.open(dir, { fs, writeMode: 'inline' })
   await log.append(Uint8Array.of(1))
   fs.failAt = fs.calls.length // the next call: the group's write
   const a = log.append(Uint8Array.of(2))
@@ -185,7 +187,7 @@ t.test('a full disk rejects the group with MAKO_IO_ERROR, transient; the log goe
 t.test('a short write is cut back: a rejected record never reappears after a later acknowledged one', async (t) => {
   const dir = tempDir(t)
   const fs = new FaultyFs()
-  const log = await FileLog.open(dir, { fs })
+  const log = await FileLog.open(dir, { fs, writeMode: 'inline' })
   await log.append(Uint8Array.of(1))
   // Two small records and a large one: half of the group's write holds the
   // two small ones whole. Then ENOSPC.
@@ -208,7 +210,7 @@ t.test('a failed fdatasync fails the log: later appends reject with MAKO_LOG_FAI
   const dir = tempDir(t)
   const fs = new FaultyFs()
   fs.failCode = 'EIO'
-  const log = await FileLog.open(dir, { fs })
+  const log = await FileLog.open(dir, { fs, writeMode: 'inline' })
   await log.append(Uint8Array.of(1), { sync: true })
   fs.failAt = fs.calls.length + 1 // write, then fdatasync
   await t.rejects(log.append(Uint8Array.of(2), { sync: true }), { code: 'MAKO_IO_ERROR' })
@@ -219,6 +221,63 @@ t.test('a failed fdatasync fails the log: later appends reject with MAKO_LOG_FAI
   const reopened = await FileLog.open(dir)
   t.ok(reopened.lastSeq === 1 || reopened.lastSeq === 2, 'the unacknowledged record may or may not be there')
   t.equal(await reopened.append(Uint8Array.of(4)), reopened.lastSeq, 'the reopened log takes appends')
+  await reopened.close()
+})
+
+t.test('mapped: a full disk fails the write that prepares the segment; the group is rejected, transient, and the log goes on', async (t) => {
+  if (nodeFileSystem.mapping === undefined) {
+    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux (disk-log.test.ts checks it is built)')
+    return
+  }
+  const dir = tempDir(t)
+  const fs = new FaultyFs()
+  const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })
+  await log.append(Uint8Array.of(1))
+  const prepared = statSync(log.segmentFiles[0]!).size
+  t.ok(prepared >= 64 * 1024, `the first group prepared ${prepared} bytes of zeros ahead`)
+  const writes = fs.count('write')
+  for (let i = 0; i < 100; i++) await log.append(Uint8Array.of(9))
+  t.equal(fs.count('write'), writes, '100 more appends within the prepared bytes: no write call')
+  // A record larger than what is prepared: the next call is the zeros for it.
+  fs.failAt = fs.calls.length
+  const a = log.append(new Uint8Array(100_000).fill(2))
+  const b = log.append(Uint8Array.of(3), { sync: true })
+  const errA = await a.catch((e: unknown) => e)
+  const errB = await b.catch((e: unknown) => e)
+  t.equal(fs.calls[fs.failAt]?.op, 'write', 'the failing call was the write of zeros')
+  t.match(errA, { code: 'MAKO_IO_ERROR', transient: true }, 'the first append of the group')
+  t.match(errB, { code: 'MAKO_IO_ERROR', transient: true }, 'and the second')
+  t.equal((errA as { cause?: { code?: string } }).cause?.code, 'ENOSPC', 'the cause is attached')
+  t.equal(log.lastSeq, 101, 'their sequence numbers are given back')
+  t.equal(await log.append(Uint8Array.of(4), { sync: true }), 102, 'the next append succeeds')
+  await log.close()
+  t.equal(statSync(log.segmentFiles[0]!).size, 24 + 102 * 17, 'close cut the prepared zeros: the file ends at its last record')
+  const reopened = await FileLog.open(dir)
+  const seen: number[] = []
+  for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
+  t.strictSame(seen, [1, ...Array<number>(100).fill(9), 4], 'the rejected records are not in the log')
+  t.equal(reopened.recovery.zeroTailBytes, 0, 'and no zeros were left behind')
+  await reopened.close()
+})
+
+t.test('mapped: a mapping that fails rejects the group and the log goes on', async (t) => {
+  if (nodeFileSystem.mapping === undefined) {
+    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux')
+    return
+  }
+  const dir = tempDir(t)
+  const fs = new FaultyFs()
+  const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })
+  await log.append(Uint8Array.of(1))
+  fs.failAt = fs.calls.length + 1 // the zeros for the large record, then its mapping
+  await t.rejects(log.append(new Uint8Array(100_000).fill(2)), { code: 'MAKO_IO_ERROR', cause: { code: 'ENOMEM' } })
+  t.equal(fs.calls[fs.failAt]?.op, 'mapping', 'the failing call was the mapping')
+  t.equal(await log.append(new Uint8Array(100_000).fill(3)), 2, 'the same append again succeeds')
+  await log.close()
+  const reopened = await FileLog.open(dir)
+  const seen: number[] = []
+  for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
+  t.strictSame(seen, [1, 3])
   await reopened.close()
 })
 

@@ -1,8 +1,10 @@
 import t from 'tap'
-import { readdirSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32cRange } from '../adapters/disk/crc32c.js'
+import { nodeFileSystem } from '../adapters/disk/fs.js'
 import { FileLog, repairLog, type LogRecord } from '../adapters/disk/log.js'
+import { mappingUnavailable } from '../adapters/disk/mapping.js'
 import { MakoError } from '../lib/errors.js'
 import { FaultyFs } from './disk/faulty-fs.js'
 import { MemoryFs } from './disk/memory-fs.js'
@@ -21,6 +23,22 @@ async function readAll (log: FileLog, from = log.firstSeq): Promise<LogRecord[]>
 function codeOf (err: unknown): string | undefined {
   return err instanceof MakoError ? err.code : undefined
 }
+
+// On Linux the native mapping must have built (npm install runs node-gyp):
+// without it the default write path would go untested here.
+const mappedIfBuilt = nodeFileSystem.mapping !== undefined ? ['mapped'] as const : [] as const
+t.test('the native file mapping is there where it is used', async (t) => {
+  if (process.platform !== 'linux') {
+    t.equal(nodeFileSystem.mapping, undefined, `not used on ${process.platform}`)
+    return
+  }
+  t.ok(nodeFileSystem.mapping !== undefined, `loaded (${mappingUnavailable() ?? 'ok'})`)
+  const dir = tempDir(t)
+  const log = await FileLog.open(dir)
+  await log.append(enc('x'))
+  t.equal(log.writeMode, 'mapped', 'and FileLog writes through it by default')
+  await log.close()
+})
 
 t.test('round trip: appends come back in order, across reopen', async (t) => {
   const dir = tempDir(t)
@@ -191,7 +209,7 @@ t.test('an append resolves only after its bytes were handed to the OS', async (t
 
 t.test('appendTo: waiters are told in sequence order, right after the write, and may append again', async (t) => {
   const dir = tempDir(t)
-  for (const writeMode of ['inline', 'threadpool'] as const) {
+  for (const writeMode of [...mappedIfBuilt, 'inline', 'threadpool'] as const) {
     const fs = new FaultyFs()
     const log = await FileLog.open(join(dir, writeMode), { fs, writeMode, segmentBytesMax: 4096 })
     const told: Array<{ seq: number, writes: number }> = []
@@ -246,10 +264,55 @@ t.test('appendEncoded: the source writes the payload in place; a source that wri
   await reopened.close()
 })
 
+t.test('mapped: a log copied while open (a crash) ends in prepared zeros, a clean end; a half-copied record after them is a torn tail', async (t) => {
+  if (nodeFileSystem.mapping === undefined) {
+    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux')
+    return
+  }
+  const dir = tempDir(t)
+  const log = await FileLog.open(join(dir, 'live'), { writeMode: 'mapped', segmentBytesMax: 1 << 20 })
+  const payloads = Array.from({ length: 300 }, (_, i) => enc(`record ${i} `.repeat(1 + (i % 7))))
+  for (const p of payloads) await log.append(p)
+  const segment = log.segmentFiles.at(-1)!
+  const recordsEnd = 24 + payloads.reduce((n, p) => n + 16 + p.length, 0)
+  t.ok(statSync(segment).size > recordsEnd, 'while open, the file goes on past its last record')
+  // What a reader of the file sees is what the mapping holds.
+  const live = await readAll(log)
+  t.equal(live.length, 300, 'read() of the open log sees every record')
+  const image = readFileSync(segment)
+  await log.close()
+
+  const crashed = join(dir, 'crashed')
+  mkdirSync(crashed)
+  writeFileSync(join(crashed, segment.split('/').at(-1)!), image)
+  const clean = await FileLog.open(crashed)
+  t.equal(clean.recovery.tornTail, undefined, 'zeros after the last record: no torn tail')
+  t.equal(clean.recovery.zeroTailBytes, image.length - recordsEnd, 'the zeros were cut and counted')
+  t.strictSame((await readAll(clean)).map((r) => dec(r.payload)), payloads.map(dec), 'every record')
+  await clean.close()
+
+  const toRepair = join(dir, 'repair')
+  mkdirSync(toRepair)
+  writeFileSync(join(toRepair, segment.split('/').at(-1)!), image)
+  t.strictSame(await repairLog(toRepair), { lastSeq: 300, dropped: undefined }, 'repairLog finds nothing to drop there either')
+  t.equal(statSync(join(toRepair, segment.split('/').at(-1)!)).size, recordsEnd, 'and cuts the zeros')
+
+  // The same image with the first 20 bytes of one more frame: a crash in the middle of a copy.
+  const torn = Buffer.from(image)
+  torn.set(image.subarray(24, 44), recordsEnd)
+  const tornDir = join(dir, 'torn')
+  mkdirSync(tornDir)
+  writeFileSync(join(tornDir, segment.split('/').at(-1)!), torn)
+  const reopened = await FileLog.open(tornDir)
+  t.match(reopened.recovery.tornTail, { offset: recordsEnd, bytesDropped: image.length - recordsEnd }, 'a torn tail, at the end of the last record')
+  t.equal(reopened.lastSeq, 300)
+  await reopened.close()
+})
+
 t.test('a failed inline write tells the waiters of its group and of every append queued behind it', async (t) => {
   const dir = tempDir(t)
   const fs = new FaultyFs()
-  const log = await FileLog.open(dir, { fs })
+  const log = await FileLog.open(dir, { fs, writeMode: 'inline' })
   await log.append(enc('before'))
   fs.failAt = fs.calls.length // the next call: the next group's write
   fs.failCode = 'EIO'

@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, trunc
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MakoLevel } from '../adapters/level/mako-level.js'
+import { nodeFileSystem } from '../adapters/disk/fs.js'
 import { FaultyFs } from './disk/faulty-fs.js'
 
 function tempDir (t: Tap.Test): string {
@@ -40,6 +41,31 @@ async function prefixLength (db: MakoLevel): Promise<number> {
 function walSegment (dir: string): string {
   const files = readdirSync(join(dir, 'wal')).filter((f) => !f.startsWith('.')).sort()
   return join(dir, 'wal', files.at(-1)!)
+}
+
+/**
+ * Where the records of a segment end: past the 24-byte header, each record
+ * is a 16-byte frame header, whose u32 at 4 is its payload's length, and the
+ * payload. A mapped log's file goes on from there with the zeros it prepared.
+ */
+function recordsEnd (bytes: Buffer): number {
+  let end = 24
+  while (end + 16 <= bytes.length && bytes.readUInt32LE(end + 4) > 0) end += 16 + bytes.readUInt32LE(end + 4)
+  return end
+}
+
+/**
+ * Copies the open database at `dir` as a crash would leave it, with the
+ * last log segment cut at its last record (the zeros after it are a clean
+ * end, tested on their own), so damage done to its end hits records.
+ */
+function crashImage (t: Tap.Test, dir: string): string {
+  const crashed = tempDir(t)
+  cpSync(dir, crashed, { recursive: true, filter: (src) => !src.endsWith('LOCK') })
+  const seg = walSegment(crashed)
+  const bytes = readFileSync(seg)
+  writeFileSync(seg, bytes.subarray(0, recordsEnd(bytes)))
+  return crashed
 }
 
 t.test('data survives close and reopen, many times over', async (t) => {
@@ -93,7 +119,19 @@ t.test('a torn or damaged log tail: a valid prefix or MAKO_CORRUPTION, never wro
   await db.close()
 
   const segment = walSegment(crashed)
-  const original = readFileSync(segment)
+  const asCopied = readFileSync(segment)
+  // A mapped log's file goes on past its last record with the zeros it
+  // prepared. Reopened as it is, that is a clean end: every batch is there.
+  const end = recordsEnd(asCopied)
+  const zerosCopy = tempDir(t)
+  cpSync(crashed, zerosCopy, { recursive: true })
+  const withZeros = new MakoLevel(zerosCopy)
+  await withZeros.open()
+  t.equal(await prefixLength(withZeros), 12, `a log ending in ${asCopied.length - end} bytes of prepared zeros: all 12 batches`)
+  await withZeros.close()
+  // The damage below is done to the records alone, as the write path left them.
+  const original = asCopied.subarray(0, end)
+  writeFileSync(segment, original)
   // The last two records take the last ~2/12 of the segment's bytes.
   const from = Math.floor(original.length * 0.8)
   let prefixes = 0
@@ -141,8 +179,7 @@ t.test('a torn tail is reported in an event', async (t) => {
   const db = new MakoLevel(dir, { checkpointLogBytes: 1 << 30 })
   await db.open()
   for (let i = 1; i <= 3; i++) await db.batch(batch(i))
-  const crashed = tempDir(t)
-  cpSync(dir, crashed, { recursive: true, filter: (src) => !src.endsWith('LOCK') })
+  const crashed = crashImage(t, dir)
   await db.close()
   const seg = walSegment(crashed)
   truncateSync(seg, statSync(seg).size - 3)
@@ -197,34 +234,37 @@ t.test('a damaged checkpoint: the older one and the log, or MAKO_CORRUPTION, nev
   t.ok(full > 0, `${full} flips recovered all 8 batches from the older checkpoint and the log`)
 })
 
-t.test('a full disk rejects the write and leaves the database consistent', async (t) => {
-  const dir = tempDir(t)
-  const fs = new FaultyFs()
-  const db = new MakoLevel<string, string>(dir, { fileSystem: fs, checkpointLogBytes: 1 << 30 })
-  await db.open()
-  await db.put('a', '1')
-  // The next write call fails with ENOSPC.
-  fs.failAt = fs.calls.length
-  fs.failCode = 'ENOSPC'
-  await t.rejects(db.put('b', '2'), { code: 'MAKO_IO_ERROR', transient: true })
-  t.equal(await db.get('b'), undefined, 'the failed write is not visible')
-  t.equal(await db.get('a'), '1', 'earlier data is intact')
-  await db.put('c', '3')
-  t.equal(await db.get('c'), '3', 'writes succeed again once there is space')
-  await db.close()
-  const reopened = new MakoLevel<string, string>(dir)
-  await reopened.open()
-  t.same(await reopened.iterator().all(), [['a', '1'], ['c', '3']], 'after reopen: exactly the acknowledged writes')
-  await reopened.close()
-})
+for (const logWriteMode of ['inline', ...(nodeFileSystem.mapping !== undefined ? ['mapped'] as const : [])] as const) {
+  t.test(`a full disk rejects the write and leaves the database consistent (${logWriteMode} log writes)`, async (t) => {
+    const dir = tempDir(t)
+    const fs = new FaultyFs()
+    const db = new MakoLevel<string, string>(dir, { fileSystem: fs, checkpointLogBytes: 1 << 30, logWriteMode })
+    await db.open()
+    await db.put('a', '1')
+    // The next write call fails with ENOSPC: the record's own write, or
+    // (mapped) the zeros prepared for a record larger than what is ready.
+    fs.failAt = fs.calls.length
+    fs.failCode = 'ENOSPC'
+    await t.rejects(db.put('b', '2'.repeat(100_000)), { code: 'MAKO_IO_ERROR', transient: true })
+    t.equal(fs.calls[fs.failAt]?.op, 'write', 'the failure was a write call')
+    t.equal(await db.get('b'), undefined, 'the failed write is not visible')
+    t.equal(await db.get('a'), '1', 'earlier data is intact')
+    await db.put('c', '3')
+    t.equal(await db.get('c'), '3', 'writes succeed again once there is space')
+    await db.close()
+    const reopened = new MakoLevel<string, string>(dir)
+    await reopened.open()
+    t.same(await reopened.iterator().all(), [['a', '1'], ['c', '3']], 'after reopen: exactly the acknowledged writes')
+    await reopened.close()
+  })
+}
 
 t.test('repair() keeps the valid prefix of a log damaged in the middle', async (t) => {
   const dir = tempDir(t)
   const db = new MakoLevel(dir, { checkpointLogBytes: 1 << 30 })
   await db.open()
   for (let i = 1; i <= 10; i++) await db.batch(batch(i))
-  const crashed = tempDir(t)
-  cpSync(dir, crashed, { recursive: true, filter: (src) => !src.endsWith('LOCK') })
+  const crashed = crashImage(t, dir)
   await db.close()
   const seg = walSegment(crashed)
   const bytes = readFileSync(seg)

@@ -11,6 +11,7 @@
  */
 
 import * as fs from 'node:fs'
+import { nativeMapper } from './mapping.js'
 
 /**
  * File-system calls used by the write-ahead log and checkpoints. Paths are
@@ -21,9 +22,10 @@ import * as fs from 'node:fs'
 export interface FileSystem {
   /**
    * Opens a file. `flags` as in Node: `'r'` read, `'r+'` read-write,
-   * `'w'` create or truncate, `'wx'` create, failing with `EEXIST`.
+   * `'w'` create or truncate, `'w+'` the same, read-write (a file to map),
+   * `'wx'` create, failing with `EEXIST`.
    */
-  open (path: string, flags: 'r' | 'r+' | 'w' | 'wx'): Promise<number>
+  open (path: string, flags: 'r' | 'r+' | 'w' | 'w+' | 'wx'): Promise<number>
   /** Closes a descriptor. */
   close (fd: number): Promise<void>
   /** Reads up to `length` bytes at file `position`; resolves to the count read (0 at end of file). */
@@ -55,6 +57,35 @@ export interface FileSystem {
    * durable. A no-op where the platform cannot fsync a directory (Windows).
    */
   syncDir (path: string): Promise<void>
+  /**
+   * Shared mappings of files, where the platform has them; the log's
+   * `writeMode: 'mapped'` needs it (see {@link FileMapper}).
+   */
+  readonly mapping?: FileMapper
+}
+
+/**
+ * Maps file bytes into memory, shared: a byte stored in a view is in the
+ * file as if written there, with no call (the OS's page cache holds it,
+ * and `fdatasync` of the file flushes it).
+ */
+export interface FileMapper {
+  /** Mapping offsets are multiples of this. */
+  readonly pageBytes: number
+  /**
+   * A read-write view of file bytes `[offset, offset + length)`. `offset`
+   * is a multiple of {@link FileMapper.pageBytes}. Every byte of the range
+   * must exist in the file, written (not a hole): a store to a page past
+   * the end of the file kills the process (SIGBUS), and on a full disk so
+   * can a store to a hole. Throws the platform error (`code` such as
+   * `ENOMEM`).
+   */
+  map (fd: number, offset: number, length: number): Uint8Array
+  /**
+   * Lets a view's file pages go at once. The view's length becomes 0, so a
+   * later store through it throws rather than reaching the file.
+   */
+  unmap (view: Uint8Array): void
 }
 
 /** Wraps a Node callback taking `(err, value)` into a promise. */
@@ -71,7 +102,10 @@ function callVoid (fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void
   })
 }
 
-/** The real file system, through Node's `fs` module. */
+/**
+ * The real file system, through Node's `fs` module, with the native
+ * {@link FileMapper} where it loaded (`nodeFileSystem.mapping`).
+ */
 export const nodeFileSystem: FileSystem = {
   open: (path, flags) => call<number>((cb) => fs.open(path, flags, 0o644, cb)),
   close: (fd) => callVoid((cb) => fs.close(fd, cb)),
@@ -96,7 +130,8 @@ export const nodeFileSystem: FileSystem = {
     } finally {
       await callVoid((cb) => fs.close(fd, cb))
     }
-  }
+  },
+  ...(nativeMapper !== undefined ? { mapping: nativeMapper } : {})
 }
 
 /**

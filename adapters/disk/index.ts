@@ -10,7 +10,9 @@
  * - {@link lockDirectory}: one owner per directory, across processes
  *   (`LEVEL_LOCKED`).
  * - {@link crc32c}: the checksum framing both.
- * - {@link FileSystem}: the file calls used, injectable for tests.
+ * - {@link FileSystem}: the file calls used, injectable for tests, with
+ *   the {@link FileMapper} of the native addon ({@link nativeMapper}) that
+ *   the log writes through by default on Linux.
  *
  * ## How a database uses them
  * - Open: `lockDirectory(location)`; `loadNewestCheckpoint(ckptDir,
@@ -41,7 +43,8 @@
 
 export { crc32c, crc32cRange } from './crc32c.js'
 export { nodeFileSystem } from './fs.js'
-export type { FileSystem } from './fs.js'
+export type { FileSystem, FileMapper } from './fs.js'
+export { nativeMapper, mappingUnavailable } from './mapping.js'
 export {
   FileLog, repairLog, DEFAULT_SEGMENT_BYTES_MAX, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_PENDING_BYTES,
   MICROTASK_GROUPS_MAX, MICROTASK_RUN_MS_MAX

@@ -26,10 +26,21 @@
  * crash of the machine). {@link FileLog.appendTo} is the same append with a
  * callback object in place of the promise, told from inside the writer.
  *
- * The usual group (inline writes, no sync, room in the segment) is written
- * synchronously from the microtask that starts the writer, and its waiters
- * are told at once; only syncs, segment rolls, thread-pool writes and
- * failures go through async code.
+ * The usual group (mapped or inline writes, no sync, room in the segment)
+ * is written synchronously from the microtask that starts the writer, and
+ * its waiters are told at once; only syncs, segment rolls, thread-pool
+ * writes and failures go through async code.
+ *
+ * ## Mapped writes
+ * In `writeMode: 'mapped'` (the default on Linux with the native addon,
+ * see `mapping.ts`), "one write call" is one copy into a shared mapping of
+ * the segment file: the bytes are in the page cache, where a `write` puts
+ * them, without the call. The log keeps the file ahead of its records by
+ * writing zeros (64 KiB to 4 MiB at a time) before it maps them, so a full
+ * disk fails that write with `ENOSPC` like any other; a store into the
+ * mapping never needs the file system to find space. Before a segment is
+ * rolled and on close, the zeros past the last record are cut off, so a
+ * closed log's files are the same whatever the mode.
  *
  * ## Segments
  * Files named by their first sequence number (see `log-format.ts` for the
@@ -53,6 +64,12 @@
  *   **corruption**: open fails with `MAKO_CORRUPTION`, naming the file and
  *   offset. {@link repairLog} keeps the valid prefix.
  * A gap or overlap between segments' sequence numbers is corruption too.
+ *
+ * A last segment that ends in zeros from the first damaged byte on, with
+ * nothing else after it, is not torn: it is the space a mapped log had
+ * prepared when its process stopped without closing it (or what a power
+ * loss leaves of unsynced appends, which were never promised). It is cut
+ * off and counted in `log.recovery.zeroTailBytes`, not reported.
  *
  * One case to know: after a power loss (not a process crash), a file system
  * that persists appended pages out of order (XFS, ext4 with
@@ -82,7 +99,8 @@
 
 import { join } from 'node:path'
 import { MakoError, assert } from '../../lib/errors.js'
-import { errnoCode, nodeFileSystem, writeAll, writeAllSync, type FileSystem } from './fs.js'
+import { mappingUnavailable } from './mapping.js'
+import { errnoCode, nodeFileSystem, writeAll, writeAllSync, type FileMapper, type FileSystem } from './fs.js'
 import {
   FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_NAME, STEP_END, STEP_MORE, STEP_RECORD, SegmentScanner,
   encodeFrame, encodeSegmentHeader, isFrameAt, sealFrame, segmentName
@@ -114,6 +132,16 @@ export const MICROTASK_RUN_MS_MAX = 1
 const RETAIN_BUFFER_BYTES = 4 * 1024 * 1024
 /** A settled promise whose `then` starts the writer in a microtask (see `FileLog.schedule`). */
 const SETTLED = Promise.resolve()
+/**
+ * Smallest and largest step by which a mapped log prepares its segment
+ * (writes zeros ahead of the records): each step doubles the segment's
+ * prepared size within these bounds, so a small log stays small and a busy
+ * one makes a zero-filling write and a new mapping every 4 MiB.
+ */
+const MAP_STEP_MIN_BYTES = 64 * 1024
+const MAP_STEP_MAX_BYTES = 4 * 1024 * 1024
+/** Zeros for preparing a mapped segment, written this many bytes a call. */
+const ZEROS = new Uint8Array(256 * 1024)
 
 /** One record read back from a log. */
 export interface LogRecord {
@@ -183,6 +211,12 @@ export interface TornTail {
 export interface LogRecovery {
   /** The torn tail truncated on open, if there was one. */
   tornTail: TornTail | undefined
+  /**
+   * Bytes of zeros cut from the end of the last segment on open: the space
+   * a mapped log had prepared when it was last stopped without `close`
+   * (see the module documentation). Not damage; 0 when there were none.
+   */
+  zeroTailBytes: number
   /** Segment files found (0 for a new log). */
   segments: number
   /** Records found. */
@@ -204,11 +238,14 @@ export interface LogRecovery {
 export interface LogStats {
   /** Records acknowledged since open. */
   appends: number
-  /** Write calls that carried records (one per group, or per part of a group split across segments). */
+  /**
+   * Writes that carried records: one per group, or per part of a group
+   * split across segments (a write call, or with `'mapped'` a copy).
+   */
   writes: number
   /** fdatasync calls on segments. */
   syncs: number
-  /** Record bytes written. */
+  /** Record bytes written (the zeros a mapped log prepares are not counted). */
   bytes: number
   /** Segments created since open. */
   segmentsCreated: number
@@ -238,13 +275,22 @@ export interface FileLogOptions {
    */
   startSeq?: number
   /**
-   * How writes are made. `'inline'` (default) calls `write` on the main
-   * thread: a write into the page cache takes microseconds, against tens for
-   * a thread-pool round trip, but a stalled disk stalls the event loop.
-   * `'threadpool'` never blocks the event loop. fdatasync always runs on the
-   * thread pool.
+   * How writes are made.
+   * - `'mapped'` (the default where the file system has a
+   *   {@link FileSystem.mapping}: Linux, with the native addon built) copies
+   *   each group into a shared mapping of the segment, with no call at all.
+   *   The segment is prepared ahead with zeros written by `write` calls
+   *   (so a full disk is an error there, never a fault on a store), 64 KiB
+   *   to 4 MiB at a time.
+   * - `'inline'` (the default elsewhere) calls `write` on the main thread: a
+   *   write into the page cache takes microseconds, against tens for a
+   *   thread-pool round trip.
+   * - `'threadpool'` makes every call on the thread pool.
+   *
+   * With `'mapped'` and `'inline'`, a stalled disk stalls the event loop;
+   * `'threadpool'` never blocks it. fdatasync always runs on the thread pool.
    */
-  writeMode?: 'inline' | 'threadpool'
+  writeMode?: 'mapped' | 'inline' | 'threadpool'
   /** Called once on open when a torn tail was truncated. */
   onTornTail?: (tail: TornTail) => void
 }
@@ -363,11 +409,23 @@ async function scanFile (
   }
 }
 
-/** Whether a valid record with seq above `afterSeq` starts anywhere in `path` after `from`. */
-async function validRecordAfter (
+/** What follows the first damage in a segment (see {@link inspectTail}). */
+interface TailFound {
+  /** The offset of a valid record with a sequence number above the last good one, if one starts after the damage. */
+  validAt: number | undefined
+  /** Every byte from the damage to the end of the file is zero. */
+  zeros: boolean
+}
+
+/**
+ * Reads what follows the damage at `from` in `path`: whether a valid record
+ * with seq above `afterSeq` starts anywhere after it, and whether it is all
+ * zeros (the space a mapped log had prepared, see the module documentation).
+ */
+async function inspectTail (
   fs: FileSystem, path: string, from: number, size: number, afterSeq: number, maxRecordBytes: number
-): Promise<number | undefined> {
-  if (size - from <= FRAME_HEADER_BYTES) return undefined
+): Promise<TailFound> {
+  if (size <= from) return { validAt: undefined, zeros: true }
   // The rest of one segment, read once: this runs only when damage was found.
   const fd = await fs.open(path, 'r')
   let bytes: Uint8Array
@@ -383,10 +441,13 @@ async function validRecordAfter (
   } finally {
     await fs.close(fd)
   }
+  let zeros = bytes.length === size - from
+  for (let p = 0; zeros && p < bytes.length; p++) if (bytes[p] !== 0) zeros = false
+  if (zeros) return { validAt: undefined, zeros }
   for (let p = 1; p + FRAME_HEADER_BYTES <= bytes.length; p++) {
-    if (isFrameAt(bytes, p, bytes.length, afterSeq, maxRecordBytes)) return from + p
+    if (isFrameAt(bytes, p, bytes.length, afterSeq, maxRecordBytes)) return { validAt: from + p, zeros }
   }
-  return undefined
+  return { validAt: undefined, zeros }
 }
 
 /** Segment files in `dir`, sorted by first sequence number. */
@@ -423,13 +484,30 @@ export class FileLog implements Log {
   readonly recovery: LogRecovery
   /** Counters since open. */
   readonly stats: LogStats = { appends: 0, writes: 0, syncs: 0, bytes: 0, segmentsCreated: 0 }
+  /** How this log writes (see {@link FileLogOptions.writeMode}). */
+  readonly writeMode: 'mapped' | 'inline' | 'threadpool'
 
   private readonly fs: FileSystem
   private readonly dir: string
   private readonly segmentBytesMax: number
   private readonly maxRecordBytes: number
   private readonly maxPendingBytes: number
+  /** Writes are made on the main thread (`'inline'` or `'mapped'`). */
   private readonly inline: boolean
+  /** Set in `'mapped'` mode: groups are copied into {@link FileLog.window}. */
+  private readonly mapper: FileMapper | undefined
+  /**
+   * In `'mapped'` mode, a shared mapping of the current segment's file bytes
+   * `[windowStart, fileEnd)`, where the next group is copied; undefined
+   * until the first group of a segment, and after a failure or a roll.
+   */
+  private window: Uint8Array | undefined
+  private windowStart = 0
+  /**
+   * Size of the current segment's file: its last record's end, or beyond
+   * it by the zeros a mapped log prepared.
+   */
+  private fileEnd: number
   /** Segments in order; the last is the one written to. */
   private readonly segments: Segment[]
   /** Descriptor of the last segment, open for writing. */
@@ -484,13 +562,16 @@ export class FileLog implements Log {
     this.segmentBytesMax = options.segmentBytesMax
     this.maxRecordBytes = options.maxRecordBytes
     this.maxPendingBytes = options.maxPendingBytes
-    this.inline = options.writeMode === 'inline'
+    this.writeMode = options.writeMode
+    this.inline = options.writeMode !== 'threadpool'
+    this.mapper = options.writeMode === 'mapped' ? fs.mapping : undefined
     this.segments = segments
     this.fd = fd
     this.recovery = recovery
     const last = segments[segments.length - 1]
     assert(last !== undefined, 'a log has a segment')
     this.nextSeq = last.lastSeq + 1
+    this.fileEnd = last.end
     this.buf = new Uint8Array(64 * 1024)
   }
 
@@ -510,13 +591,17 @@ export class FileLog implements Log {
     const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
     const maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES
     const startSeq = options.startSeq ?? 1
-    const writeMode = options.writeMode ?? 'inline'
+    const writeMode = options.writeMode ?? (fs.mapping !== undefined ? 'mapped' : 'inline')
     checkPositiveInteger('segmentBytesMax', segmentBytesMax, 4096)
     checkPositiveInteger('maxRecordBytes', maxRecordBytes, 0)
     checkPositiveInteger('maxPendingBytes', maxPendingBytes, 1)
     checkPositiveInteger('startSeq', startSeq, 1)
-    if (writeMode !== 'inline' && writeMode !== 'threadpool') {
-      throw new MakoError(`writeMode must be 'inline' or 'threadpool'`, 'MAKO_INVALID_ARGUMENT')
+    if (writeMode !== 'mapped' && writeMode !== 'inline' && writeMode !== 'threadpool') {
+      throw new MakoError(`writeMode must be 'mapped', 'inline' or 'threadpool'`, 'MAKO_INVALID_ARGUMENT')
+    }
+    if (writeMode === 'mapped' && fs.mapping === undefined) {
+      throw new MakoError(`writeMode 'mapped' needs a file system with mappings (${fs === nodeFileSystem ? mappingUnavailable() ?? 'none' : 'this one has none'})`,
+        'MAKO_INVALID_ARGUMENT')
     }
 
     try {
@@ -535,7 +620,8 @@ export class FileLog implements Log {
     const segments: Segment[] = []
     let records = 0
     let tornTail: TornTail | undefined
-    let tail: { damage: { offset: number, reason: string }, size: number } | undefined
+    let zeroTailBytes = 0
+    let tail: { damage: { offset: number, reason: string }, size: number, zeros: boolean } | undefined
     for (let i = 0; i < found.length; i++) {
       const f = found[i] as { firstSeq: number, path: string, name: string }
       const prev = segments[segments.length - 1]
@@ -559,16 +645,16 @@ export class FileLog implements Log {
       if (i < found.length - 1) {
         throw corruption(f.path, scan.damage.offset, `${scan.damage.reason} (not the last segment)`)
       }
-      let after: number | undefined
+      let after: TailFound
       try {
-        after = await validRecordAfter(fs, f.path, scan.damage.offset, scan.size, scan.lastSeq, maxRecordBytes)
+        after = await inspectTail(fs, f.path, scan.damage.offset, scan.size, scan.lastSeq, maxRecordBytes)
       } catch (err) {
         throw ioError(`cannot read log segment ${f.path}`, err)
       }
-      if (after !== undefined) {
-        throw corruption(f.path, scan.damage.offset, `${scan.damage.reason}, followed by a valid record at offset ${after}`)
+      if (after.validAt !== undefined) {
+        throw corruption(f.path, scan.damage.offset, `${scan.damage.reason}, followed by a valid record at offset ${after.validAt}`)
       }
-      tail = { damage: scan.damage, size: scan.size }
+      tail = { damage: scan.damage, size: scan.size, zeros: after.zeros && scan.damage.offset >= SEGMENT_HEADER_BYTES }
     }
 
     let fd: number
@@ -602,11 +688,15 @@ export class FileLog implements Log {
           await fs.close(fd).catch(() => {})
           throw ioError(`cannot truncate the torn tail of ${last.path}`, err)
         }
-        tornTail = {
-          file: last.path,
-          offset: tail.damage.offset,
-          bytesDropped: tail.size - tail.damage.offset,
-          reason: tail.damage.reason
+        if (tail.zeros) {
+          zeroTailBytes = tail.size - tail.damage.offset
+        } else {
+          tornTail = {
+            file: last.path,
+            offset: tail.damage.offset,
+            bytesDropped: tail.size - tail.damage.offset,
+            reason: tail.damage.reason
+          }
         }
       }
     }
@@ -629,14 +719,14 @@ export class FileLog implements Log {
     }
 
     const log = new FileLog(dir, fs, { segmentBytesMax, maxRecordBytes, maxPendingBytes, writeMode }, segments, fd,
-      { tornTail, segments: found.length, records, restarted })
+      { tornTail, zeroTailBytes, segments: found.length, records, restarted })
     if (tornTail !== undefined) options.onTornTail?.(tornTail)
     return log
   }
 
-  /** Creates a segment file holding only its header, synced, with its directory entry synced. */
+  /** Creates a segment file holding only its header, synced, with its directory entry synced; open read-write, as a mapping needs. */
   private static async createSegment (fs: FileSystem, dir: string, path: string, firstSeq: number): Promise<number> {
-    const fd = await fs.open(path, 'w')
+    const fd = await fs.open(path, 'w+')
     try {
       await writeAll(fs, fd, encodeSegmentHeader(firstSeq), 0, SEGMENT_HEADER_BYTES, 0, false)
       await fs.fdatasync(fd)
@@ -890,7 +980,8 @@ export class FileLog implements Log {
   private writeNow (seg: Segment, group: AppendWaiter[], ends: number[], firstSeq: number, end: number): void {
     const buf = this.buf
     try {
-      writeAllSync(this.fs, this.fd, buf, 0, end, seg.end)
+      if (this.mapper !== undefined) this.copyToMap(seg, buf, 0, end)
+      else writeAllSync(this.fs, this.fd, buf, 0, end, seg.end)
     } catch (err) {
       // The slow path from here: truncate back (a file call that waits),
       // then reject the group and whatever queued behind it.
@@ -965,7 +1056,8 @@ export class FileLog implements Log {
         // before its successor exists), so syncing it here costs nothing more.
         const needSync = lastSyncAt >= i || (j === group.length && waiters.length > 0)
         try {
-          if (this.inline) writeAllSync(this.fs, this.fd, buf, bufStart, partEnd, seg.end)
+          if (this.mapper !== undefined) this.copyToMap(seg, buf, bufStart, partEnd)
+          else if (this.inline) writeAllSync(this.fs, this.fd, buf, bufStart, partEnd, seg.end)
           else await writeAll(this.fs, this.fd, buf, bufStart, partEnd, seg.end)
         } catch (err) {
           throw await this.undoWrite(seg, ioError(`write to log segment ${seg.path} at offset ${seg.end} failed`, err))
@@ -990,6 +1082,65 @@ export class FileLog implements Log {
     }
   }
 
+  /**
+   * The write of `'mapped'` mode: copies `buf[start..end)` to the segment's
+   * end through the mapping, first preparing and mapping more of the file
+   * if it does not reach that far. Throws the file system's error (nothing
+   * is copied then).
+   */
+  private copyToMap (seg: Segment, buf: Uint8Array, start: number, end: number): void {
+    const need = seg.end + end - start
+    let window = this.window
+    if (window === undefined || need > this.windowStart + window.length) window = this.mapMore(seg, need)
+    window.set(buf.subarray(start, end), seg.end - this.windowStart)
+  }
+
+  /**
+   * Makes the current segment's file reach at least `need` bytes, by
+   * writing zeros after `fileEnd` (a step that doubles the file, within the
+   * MAP_STEP bounds), and maps it from the page holding `seg.end`. Zeros
+   * are written, not a hole left (`ftruncate`), so that the blocks exist
+   * before a store reaches them: a full disk fails this write with
+   * `ENOSPC` rather than killing the process with SIGBUS on the store.
+   */
+  private mapMore (seg: Segment, need: number): Uint8Array {
+    const mapper = this.mapper as FileMapper
+    this.unmapWindow()
+    const step = Math.min(Math.max(this.fileEnd, MAP_STEP_MIN_BYTES), MAP_STEP_MAX_BYTES)
+    const page = mapper.pageBytes
+    const target = Math.ceil(Math.max(need, Math.min(this.fileEnd + step, this.segmentBytesMax)) / page) * page
+    while (this.fileEnd < target) {
+      const n = Math.min(ZEROS.length, target - this.fileEnd)
+      writeAllSync(this.fs, this.fd, ZEROS, 0, n, this.fileEnd)
+      this.fileEnd += n
+    }
+    const start = Math.floor(seg.end / page) * page
+    const window = mapper.map(this.fd, start, this.fileEnd - start)
+    this.window = window
+    this.windowStart = start
+    return window
+  }
+
+  /** Lets the current mapping go, if there is one. */
+  private unmapWindow (): void {
+    const window = this.window
+    if (window === undefined) return
+    this.window = undefined
+    ;(this.mapper as FileMapper).unmap(window)
+  }
+
+  /**
+   * Cuts the zeros a mapped log prepared past the segment's last record,
+   * so the file ends at that record again (before a roll and on close).
+   */
+  private async trimPrepared (seg: Segment): Promise<void> {
+    this.unmapWindow()
+    if (this.fileEnd === seg.end) return
+    await this.fs.ftruncate(this.fd, seg.end)
+    this.fileEnd = seg.end
+    this.dirty = true
+  }
+
   /** fdatasync of the current segment; a failure puts the log in the failed state. */
   private async syncSegment (seg: Segment): Promise<void> {
     try {
@@ -1008,7 +1159,10 @@ export class FileLog implements Log {
    */
   private async undoWrite (seg: Segment, err: MakoError): Promise<MakoError> {
     try {
+      // The mapping first: no view may reach past the end of the file.
+      if (this.mapper !== undefined) this.unmapWindow()
       await this.fs.ftruncate(this.fd, seg.end)
+      this.fileEnd = seg.end
     } catch (truncErr) {
       this.fail(err)
       return new MakoError(`${err.message}; truncating back to offset ${seg.end} failed too`, 'MAKO_IO_ERROR',
@@ -1055,6 +1209,11 @@ export class FileLog implements Log {
    * header, synced, and syncs the directory.
    */
   private async roll (prev: Segment): Promise<void> {
+    try {
+      await this.trimPrepared(prev)
+    } catch (err) {
+      throw this.fail(ioError(`cannot cut the prepared end of log segment ${prev.path}`, err))
+    }
     if (this.dirty) await this.syncSegment(prev)
     const firstSeq = prev.lastSeq + 1
     const path = join(this.dir, segmentName(firstSeq))
@@ -1074,6 +1233,7 @@ export class FileLog implements Log {
     }
     const oldFd = this.fd
     this.fd = fd
+    this.fileEnd = SEGMENT_HEADER_BYTES
     this.segments.push({ firstSeq, path, lastSeq: firstSeq - 1, end: SEGMENT_HEADER_BYTES })
     this.stats.segmentsCreated++
     // Its data is synced; a failing close loses nothing.
@@ -1138,6 +1298,16 @@ export class FileLog implements Log {
     if (this.working || this.scheduled) await new Promise<void>((resolve) => { this.idleWaiters.push(resolve) })
     await this.dropping
     let error: unknown
+    const seg = this.segments[this.segments.length - 1] as Segment
+    if (wasFailed) {
+      this.unmapWindow()
+    } else {
+      try {
+        await this.trimPrepared(seg)
+      } catch (err) {
+        error = ioError(`cannot cut the prepared end of log segment ${seg.path} on close`, err)
+      }
+    }
     if (!wasFailed && this.state === 'closing' && this.dirty) {
       try {
         await this.fs.fdatasync(this.fd)
@@ -1351,12 +1521,29 @@ export async function repairLog (
     }
     if (damage === undefined) continue
     try {
+      if (scan !== undefined && i === found.length - 1 && damage.offset >= SEGMENT_HEADER_BYTES &&
+          (await inspectTail(fs, f.path, damage.offset, scan.size, scan.lastSeq, maxRecordBytes)).zeros) {
+        // A mapped log's prepared zeros, not damage (see the module documentation).
+        await cutZeros(fs, f.path, damage.offset)
+        return { lastSeq, dropped: undefined }
+      }
       return { lastSeq, dropped: await cutLog(fs, dir, found.slice(i), damage, scan, i === 0) }
     } catch (err) {
       throw ioError(`cannot repair the write-ahead log in ${dir}`, err)
     }
   }
   return { lastSeq, dropped: undefined }
+}
+
+/** Truncates a segment at `offset`, synced. */
+async function cutZeros (fs: FileSystem, path: string, offset: number): Promise<void> {
+  const fd = await fs.open(path, 'r+')
+  try {
+    await fs.ftruncate(fd, offset)
+    await fs.fdatasync(fd)
+  } finally {
+    await fs.close(fd)
+  }
 }
 
 /**

@@ -49,6 +49,8 @@ export interface DurableOptions {
   onCorruptCheckpoint?: (path: string, error: MakoError) => void
   /** The file system under the log and checkpoints (tests inject faults). */
   fs?: FileSystem
+  /** How the log writes (`FileLogOptions.writeMode`). */
+  writeMode?: 'mapped' | 'inline' | 'threadpool'
   /** Write no checkpoints (the database refuses writes). */
   readOnly?: boolean
 }
@@ -104,6 +106,7 @@ export class Durable {
       log = await FileLog.open(join(location, 'wal'), {
         fs,
         startSeq: checkpointSeq + 1,
+        ...(options.writeMode !== undefined ? { writeMode: options.writeMode } : {}),
         ...(options.onTornTail !== undefined ? { onTornTail: options.onTornTail } : {})
       })
       if (log.firstSeq > checkpointSeq + 1) {

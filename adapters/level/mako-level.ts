@@ -84,6 +84,16 @@ export interface MakoLevelOptions<K = string, V = string> extends AbstractDataba
    */
   fileSystem?: FileSystem
   /**
+   * With a location: how the write-ahead log writes. `'mapped'` (the
+   * default on Linux when the native addon built) copies records into a
+   * shared mapping of the log file, with no system call per write;
+   * `'inline'` (the default elsewhere) makes a `write` call on the main
+   * thread; `'threadpool'` makes it on libuv's thread pool, so a stalled
+   * disk never blocks the event loop. Each hands every write to the OS
+   * before its promise resolves. See `FileLogOptions.writeMode`.
+   */
+  logWriteMode?: 'mapped' | 'inline' | 'threadpool'
+  /**
    * With a location: open for reading only. Writes reject with
    * `MAKO_READ_ONLY` and closing writes no checkpoint. The directory is
    * still locked while open (one owner at a time), and a torn log tail is
@@ -343,6 +353,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
   readonly #treeOptions!: BTreeOptions
   readonly #checkpointLogBytes: number | undefined
   readonly #fileSystem: FileSystem | undefined
+  readonly #logWriteMode: MakoLevelOptions<K, V>['logWriteMode']
   readonly #readOnly!: boolean
 
   /** The directory the database is kept in, or undefined in memory. */
@@ -357,14 +368,14 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     const opts: MakoLevelOptions<K, V> = (typeof location === 'object' && location !== null ? location : options) ?? {}
     if (opts.connect !== undefined || opts.peer !== undefined || opts.client !== undefined) {
       // Cluster mode: the same abstract-level database, over a cluster.
-      const { storeEncoding: _s, leafSize: _l, branchSize: _b, location: _loc, checkpointLogBytes: _c, fileSystem: _f, readOnly: _r, ...cluster } = opts
+      const { storeEncoding: _s, leafSize: _l, branchSize: _b, location: _loc, checkpointLogBytes: _c, fileSystem: _f, logWriteMode: _w, readOnly: _r, ...cluster } = opts
       return new ClusterLevel<K, V>(cluster) as unknown as MakoLevel<K, V>
     }
     const where = typeof location === 'string' ? location : opts.location
     if (where !== undefined && (typeof where !== 'string' || where === '')) {
       throw new MakoError('The location must be a non-empty string', 'LEVEL_INVALID_VALUE')
     }
-    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, fileSystem, readOnly, ...rest } = opts
+    const { storeEncoding, leafSize, branchSize, location: _location, checkpointLogBytes, fileSystem, logWriteMode, readOnly, ...rest } = opts
     const { [kHandle]: handle, ...forward } = rest as typeof rest & { [kHandle]?: HandleInit }
     if (storeEncoding !== undefined && !['buffer', 'view', 'utf8'].includes(storeEncoding)) {
       throw new ModuleError("The storeEncoding option must be 'buffer', 'view' or 'utf8'", {
@@ -387,6 +398,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
     this.location = where
     this.#checkpointLogBytes = checkpointLogBytes
     this.#fileSystem = fileSystem
+    this.#logWriteMode = logWriteMode
     const treeOptions: BTreeOptions = {}
     if (leafSize !== undefined) treeOptions.leafSize = leafSize
     if (branchSize !== undefined) treeOptions.branchSize = branchSize
@@ -492,6 +504,7 @@ export class MakoLevel<K = string, V = string> extends AbstractLevel<Buffer | Ui
       readOnly: this.#readOnly,
       ...(this.#checkpointLogBytes !== undefined ? { checkpointLogBytes: this.#checkpointLogBytes } : {}),
       ...(this.#fileSystem !== undefined ? { fs: this.#fileSystem } : {}),
+      ...(this.#logWriteMode !== undefined ? { writeMode: this.#logWriteMode } : {}),
       onTornTail: (tail) => { this.emit('torn-tail', tail) },
       onCorruptCheckpoint: (path, error) => { this.emit('corrupt-checkpoint', { path, error }) }
     })

@@ -6,7 +6,7 @@
  * @internal
  */
 
-import { nodeFileSystem, type FileSystem } from '../../adapters/disk/fs.js'
+import { nodeFileSystem, type FileMapper, type FileSystem } from '../../adapters/disk/fs.js'
 
 /** Names of the calls of a FileSystem. @internal */
 export type FsOp = keyof FileSystem
@@ -33,7 +33,25 @@ export class FaultyFs implements FileSystem {
   private failNextWrite = false
   private readonly paths = new Map<number, string>()
 
-  constructor (private readonly inner: FileSystem = nodeFileSystem) {}
+  /**
+   * The inner file system's mapper, if it has one, with `map` counted and
+   * failing (`ENOMEM`) like any other call; `unmap` is passed through.
+   */
+  readonly mapping?: FileMapper
+
+  constructor (private readonly inner: FileSystem = nodeFileSystem) {
+    const mapper = inner.mapping
+    if (mapper !== undefined) {
+      this.mapping = {
+        pageBytes: mapper.pageBytes,
+        map: (fd, offset, length) => {
+          if (this.hit('mapping', this.pathOf(fd))) throw errnoError('ENOMEM', 'mmap')
+          return mapper.map(fd, offset, length)
+        },
+        unmap: (view) => { mapper.unmap(view) }
+      }
+    }
+  }
 
   /** How many calls of `op` were made. */
   count (op: FsOp): number {
@@ -72,7 +90,7 @@ export class FaultyFs implements FileSystem {
     return this.paths.get(fd) ?? `fd ${fd}`
   }
 
-  async open (path: string, flags: 'r' | 'r+' | 'w' | 'wx'): Promise<number> {
+  async open (path: string, flags: 'r' | 'r+' | 'w' | 'w+' | 'wx'): Promise<number> {
     if (this.hit('open', path)) throw errnoError(this.failCode, 'open')
     await this.gate('open')
     const fd = await this.inner.open(path, flags)

@@ -14,7 +14,7 @@
  */
 
 import { dirname, resolve } from 'node:path'
-import type { FileSystem } from '../../adapters/disk/fs.js'
+import type { FileMapper, FileSystem } from '../../adapters/disk/fs.js'
 import type { Random } from '../util/random.js'
 
 interface Inode {
@@ -22,6 +22,8 @@ interface Inode {
   size: number
   /** Bytes as of the last fdatasync. */
   synced: Uint8Array
+  /** Views of it handed out by `mapping.map` and not unmapped. */
+  maps: number
 }
 
 function errno (code: string, op: string, path: string): Error {
@@ -41,7 +43,7 @@ export class MemoryFs implements FileSystem {
   seed (path: string, bytes: Uint8Array): void {
     const p = resolve(path)
     this.addDir(dirname(p))
-    const inode: Inode = { data: bytes.slice(), size: bytes.length, synced: bytes.slice() }
+    const inode: Inode = { data: bytes.slice(), size: bytes.length, synced: bytes.slice(), maps: 0 }
     this.names.set(p, inode)
     this.durableNames.set(p, inode)
   }
@@ -73,6 +75,17 @@ export class MemoryFs implements FileSystem {
         const choice = rng.int(3)
         const n = choice === 0 ? keep.length : choice === 1 ? current.length : keep.length + rng.int(current.length - keep.length + 1)
         keep = current.subarray(0, n)
+      } else if (current.length === keep.length && Buffer.compare(current, keep) !== 0) {
+        // Rewritten in place since the sync (a mapped log's stores into
+        // its prepared zeros): the old bytes, the new, or the new up to
+        // some byte from the first that changed.
+        let first = 0
+        while (current[first] === keep[first]) first++
+        const choice = rng.int(3)
+        const n = choice === 0 ? first : choice === 1 ? current.length : first + rng.int(current.length - first + 1)
+        const mixed = keep.slice()
+        mixed.set(current.subarray(0, n))
+        keep = mixed
       } else if (rng.int(2) === 0 && Buffer.compare(current, keep) !== 0) {
         // Rewritten or truncated since the sync: either version may survive.
         keep = current
@@ -98,22 +111,25 @@ export class MemoryFs implements FileSystem {
 
   private reserve (inode: Inode, size: number): void {
     if (size <= inode.data.length) return
+    // A real file may grow while mapped; here a view would go stale, and
+    // the log never does it (it unmaps first): say so rather than lose bytes.
+    if (inode.maps > 0) throw new Error('MemoryFs: a mapped file cannot grow here; unmap it first')
     const next = new Uint8Array(Math.max(size, inode.data.length * 2, 256))
     next.set(inode.data.subarray(0, inode.size))
     inode.data = next
   }
 
-  async open (path: string, flags: 'r' | 'r+' | 'w' | 'wx'): Promise<number> {
+  async open (path: string, flags: 'r' | 'r+' | 'w' | 'w+' | 'wx'): Promise<number> {
     const p = resolve(path)
     let inode = this.names.get(p)
     if (inode === undefined) {
       if (flags === 'r' || flags === 'r+') throw errno('ENOENT', 'open', p)
       if (!this.dirs.has(dirname(p))) throw errno('ENOENT', 'open', p)
-      inode = { data: new Uint8Array(0), size: 0, synced: new Uint8Array(0) }
+      inode = { data: new Uint8Array(0), size: 0, synced: new Uint8Array(0), maps: 0 }
       this.names.set(p, inode)
     } else if (flags === 'wx') {
       throw errno('EEXIST', 'open', p)
-    } else if (flags === 'w') {
+    } else if (flags === 'w' || flags === 'w+') {
       inode.size = 0
     }
     const fd = this.nextFd++
@@ -153,6 +169,8 @@ export class MemoryFs implements FileSystem {
 
   async ftruncate (fd: number, length: number): Promise<void> {
     const { inode } = this.fd(fd, 'ftruncate')
+    // Cutting a mapped file under a view is what raises SIGBUS for real.
+    if (inode.maps > 0) throw new Error('MemoryFs: ftruncate of a mapped file')
     this.reserve(inode, length)
     if (length > inode.size) inode.data.fill(0, inode.size, length)
     inode.size = length
@@ -187,6 +205,32 @@ export class MemoryFs implements FileSystem {
     const p = resolve(path)
     if (!this.names.delete(p)) throw errno('ENOENT', 'unlink', p)
   }
+
+  /**
+   * Views into the files' bytes: a store through one is a write. The range
+   * must lie within the file (past its end, a real store raises SIGBUS;
+   * here `map` throws).
+   */
+  readonly mapping: FileMapper = {
+    pageBytes: 4096,
+    map: (fd, offset, length) => {
+      const { path, inode } = this.fd(fd, 'mmap')
+      if (offset % 4096 !== 0 || length <= 0) throw errno('EINVAL', 'mmap', path)
+      if (offset + length > inode.size) throw new Error(`MemoryFs: a mapping of ${path} past its end (${offset + length} > ${inode.size}) would raise SIGBUS`)
+      inode.maps++
+      const view = inode.data.subarray(offset, offset + length)
+      this.views.set(view, inode)
+      return view
+    },
+    unmap: (view) => {
+      const inode = this.views.get(view)
+      if (inode === undefined) return
+      this.views.delete(view)
+      inode.maps--
+    }
+  }
+
+  private readonly views = new Map<Uint8Array, Inode>()
 
   async syncDir (path: string): Promise<void> {
     const p = resolve(path)
