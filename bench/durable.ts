@@ -7,7 +7,7 @@
  *
  * Run: `npx tsc -p . && node dist/bench/durable.js [--quick] [--only
  * <id>,...] [--passes <n>] [--seed <n>] [--no-memory] [--in-process]`.
- * `--only` takes contender ids (mako, classic, rocksdb, memory) and row ids
+ * `--only` takes contender ids (mako, mako-write, classic, rocksdb, memory) and row ids
  * (see ROWS, and `open`), in any mix; `--no-memory` skips the open row (it
  * starts child processes). Prints markdown tables and writes
  * `bench/results/durable.json` (a `--quick`, `--only` or `--in-process` run
