@@ -74,9 +74,10 @@
  * One case to know: after a power loss (not a process crash), a file system
  * that persists appended pages out of order (XFS, ext4 with
  * `data=writeback`) may leave a hole of zeros followed by valid records that
- * were never synced. That is reported as corruption; `repairLog` then keeps
- * everything before the hole, which includes every record acknowledged with
- * `sync: true`.
+ * were never synced. With `'mapped'` writes this can happen on any file
+ * system, since the OS writes dirty pages of a mapping back in no set order.
+ * That is reported as corruption; `repairLog` then keeps everything before
+ * the hole, which includes every record acknowledged with `sync: true`.
  *
  * ## I/O errors
  * A failed write (a full disk, `EIO`) or a short write rejects every append
