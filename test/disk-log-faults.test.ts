@@ -8,12 +8,11 @@
 // acknowledged one.
 import t from 'tap'
 import { statSync } from 'node:fs'
-import { nodeFileSystem } from '../adapters/disk/fs.js'
 import { FileLog } from '../adapters/disk/log.js'
 import { MakoError } from '../lib/errors.js'
 import { FaultyFs } from './disk/faulty-fs.js'
 import { MemoryFs } from './disk/memory-fs.js'
-import { tempDir } from './disk/tmp.js'
+import { realFsMaps, tempDir } from './disk/tmp.js'
 import { Random, testSeed } from './util/random.js'
 
 const DIR = '/db/wal'
@@ -225,10 +224,7 @@ t.test('a failed fdatasync fails the log: later appends reject with MAKO_LOG_FAI
 })
 
 t.test('mapped: a full disk fails the write that prepares the segment; the group is rejected, transient, and the log goes on', async (t) => {
-  if (nodeFileSystem.mapping === undefined) {
-    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux (disk-log.test.ts checks it is built)')
-    return
-  }
+  if (!realFsMaps(t)) return
   const dir = tempDir(t)
   const fs = new FaultyFs()
   const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })
@@ -261,10 +257,7 @@ t.test('mapped: a full disk fails the write that prepares the segment; the group
 })
 
 t.test('mapped: a mapping that fails rejects the group and the log goes on', async (t) => {
-  if (nodeFileSystem.mapping === undefined) {
-    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux')
-    return
-  }
+  if (!realFsMaps(t)) return
   const dir = tempDir(t)
   const fs = new FaultyFs()
   const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })

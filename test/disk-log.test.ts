@@ -8,7 +8,7 @@ import { mappingUnavailable } from '../adapters/disk/mapping.js'
 import { MakoError } from '../lib/errors.js'
 import { FaultyFs } from './disk/faulty-fs.js'
 import { MemoryFs } from './disk/memory-fs.js'
-import { tempDir } from './disk/tmp.js'
+import { realFsMaps, tempDir } from './disk/tmp.js'
 import { Random, testSeed } from './util/random.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -265,10 +265,7 @@ t.test('appendEncoded: the source writes the payload in place; a source that wri
 })
 
 t.test('mapped: a log copied while open (a crash) ends in prepared zeros, a clean end; a half-copied record after them is a torn tail', async (t) => {
-  if (nodeFileSystem.mapping === undefined) {
-    t.equal(process.platform === 'linux', false, 'no native mapping: only off Linux')
-    return
-  }
+  if (!realFsMaps(t)) return
   const dir = tempDir(t)
   const log = await FileLog.open(join(dir, 'live'), { writeMode: 'mapped', segmentBytesMax: 1 << 20 })
   const payloads = Array.from({ length: 300 }, (_, i) => enc(`record ${i} `.repeat(1 + (i % 7))))

@@ -1161,7 +1161,7 @@ export class FileLog implements Log {
   private async undoWrite (seg: Segment, err: MakoError): Promise<MakoError> {
     try {
       // The mapping first: no view may reach past the end of the file.
-      if (this.mapper !== undefined) this.unmapWindow()
+      this.unmapWindow()
       await this.fs.ftruncate(this.fd, seg.end)
       this.fileEnd = seg.end
     } catch (truncErr) {
