@@ -223,6 +223,21 @@ t.test('a failed fdatasync fails the log: later appends reject with MAKO_LOG_FAI
   await reopened.close()
 })
 
+/**
+ * Appends (awaited) records of `size` bytes filled with `fill` while one
+ * more still fits within `prepared` bytes from a segment end of `end`;
+ * returns the new end and how many were appended.
+ */
+async function fillPrepared (log: FileLog, end: number, prepared: number, size: number, fill: number): Promise<{ end: number, count: number }> {
+  let count = 0
+  while (end + 16 + size <= prepared) {
+    await log.append(new Uint8Array(size).fill(fill))
+    end += 16 + size
+    count++
+  }
+  return { end, count }
+}
+
 t.test('mapped: a full disk fails the write that prepares the segment; the group is rejected, transient, and the log goes on', async (t) => {
   if (!realFsMaps(t)) return
   const dir = tempDir(t)
@@ -233,10 +248,11 @@ t.test('mapped: a full disk fails the write that prepares the segment; the group
   t.ok(prepared >= 64 * 1024, `the first group prepared ${prepared} bytes of zeros ahead`)
   const writes = fs.count('write')
   for (let i = 0; i < 100; i++) await log.append(Uint8Array.of(9))
-  t.equal(fs.count('write'), writes, '100 more appends within the prepared bytes: no write call')
-  // A record larger than what is prepared: the next call is the zeros for it.
+  const filled = await fillPrepared(log, 24 + 101 * 17, prepared, 4000, 5)
+  t.equal(fs.count('write'), writes, `${100 + filled.count} more appends within the prepared bytes: no write call`)
+  // A record that no longer fits in what is prepared: the next call is the zeros for it.
   fs.failAt = fs.calls.length
-  const a = log.append(new Uint8Array(100_000).fill(2))
+  const a = log.append(new Uint8Array(4000).fill(2))
   const b = log.append(Uint8Array.of(3), { sync: true })
   const errA = await a.catch((e: unknown) => e)
   const errB = await b.catch((e: unknown) => e)
@@ -244,14 +260,15 @@ t.test('mapped: a full disk fails the write that prepares the segment; the group
   t.match(errA, { code: 'MAKO_IO_ERROR', transient: true }, 'the first append of the group')
   t.match(errB, { code: 'MAKO_IO_ERROR', transient: true }, 'and the second')
   t.equal((errA as { cause?: { code?: string } }).cause?.code, 'ENOSPC', 'the cause is attached')
-  t.equal(log.lastSeq, 101, 'their sequence numbers are given back')
-  t.equal(await log.append(Uint8Array.of(4), { sync: true }), 102, 'the next append succeeds')
+  const kept = 101 + filled.count
+  t.equal(log.lastSeq, kept, 'their sequence numbers are given back')
+  t.equal(await log.append(Uint8Array.of(4), { sync: true }), kept + 1, 'the next append succeeds')
   await log.close()
-  t.equal(statSync(log.segmentFiles[0]!).size, 24 + 102 * 17, 'close cut the prepared zeros: the file ends at its last record')
+  t.equal(statSync(log.segmentFiles[0]!).size, filled.end + 17, 'close cut the prepared zeros: the file ends at its last record')
   const reopened = await FileLog.open(dir)
   const seen: number[] = []
   for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
-  t.strictSame(seen, [1, ...Array<number>(100).fill(9), 4], 'the rejected records are not in the log')
+  t.strictSame(seen, [1, ...Array<number>(100).fill(9), ...Array<number>(filled.count).fill(5), 4], 'the rejected records are not in the log')
   t.equal(reopened.recovery.zeroTailBytes, 0, 'and no zeros were left behind')
   await reopened.close()
 })
@@ -262,15 +279,50 @@ t.test('mapped: a mapping that fails rejects the group and the log goes on', asy
   const fs = new FaultyFs()
   const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })
   await log.append(Uint8Array.of(1))
-  fs.failAt = fs.calls.length + 1 // the zeros for the large record, then its mapping
-  await t.rejects(log.append(new Uint8Array(100_000).fill(2)), { code: 'MAKO_IO_ERROR', cause: { code: 'ENOMEM' } })
+  const filled = await fillPrepared(log, 24 + 17, statSync(log.segmentFiles[0]!).size, 4000, 5)
+  fs.failAt = fs.calls.length + 1 // the zeros for the next record, then its mapping
+  await t.rejects(log.append(new Uint8Array(4000).fill(2)), { code: 'MAKO_IO_ERROR', cause: { code: 'ENOMEM' } })
   t.equal(fs.calls[fs.failAt]?.op, 'mapping', 'the failing call was the mapping')
-  t.equal(await log.append(new Uint8Array(100_000).fill(3)), 2, 'the same append again succeeds')
+  t.equal(await log.append(new Uint8Array(4000).fill(3)), filled.count + 2, 'the same append again succeeds')
   await log.close()
   const reopened = await FileLog.open(dir)
   const seen: number[] = []
   for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
-  t.strictSame(seen, [1, 3])
+  t.strictSame(seen, [1, ...Array<number>(filled.count).fill(5), 3])
+  await reopened.close()
+})
+
+t.test('mapped: a group over 8 KiB is one write call, and small groups after it are copied again', async (t) => {
+  if (!realFsMaps(t)) return
+  const dir = tempDir(t)
+  const fs = new FaultyFs()
+  const log = await FileLog.open(dir, { fs, writeMode: 'mapped' })
+  await log.append(Uint8Array.of(1))
+  const prepared = statSync(log.segmentFiles[0]!).size
+  let writes = fs.count('write')
+  const maps = fs.count('mapping')
+  // Within the prepared zeros: one write call over them, the mapping kept.
+  t.equal(await log.append(new Uint8Array(20_000).fill(2)), 2)
+  t.equal(fs.count('write'), writes + 1, 'a 20 KB record within the prepared bytes: one write call')
+  t.equal(statSync(log.segmentFiles[0]!).size, prepared, 'over the zeros: the file did not grow')
+  t.equal(await log.append(Uint8Array.of(3)), 3)
+  t.equal(fs.count('mapping'), maps, 'the next small record is copied through the same mapping')
+  // Past them: the file grows by the write, and the next small record prepares and maps again.
+  writes = fs.count('write')
+  t.equal(await log.append(new Uint8Array(prepared).fill(4)), 4)
+  t.equal(fs.count('write'), writes + 1, 'a record past the prepared bytes: one write call')
+  t.equal(fs.count('mapping'), maps, 'and no mapping')
+  t.equal(await log.append(Uint8Array.of(5)), 5)
+  t.equal(fs.count('mapping'), maps + 1, 'a small record after it maps the file again')
+  const live: number[] = []
+  for await (const r of log.read(1)) live.push(r.payload[0] as number)
+  t.strictSame(live, [1, 2, 3, 4, 5], 'the open log reads back every record')
+  await log.close()
+  const reopened = await FileLog.open(dir)
+  const seen: Uint8Array[] = []
+  for await (const r of reopened.read(1)) seen.push(r.payload)
+  t.strictSame(seen.map((p) => [p.length, p[0]]), [[1, 1], [20_000, 2], [1, 3], [prepared, 4], [1, 5]], 'and so does the reopened log')
+  t.equal(reopened.recovery.zeroTailBytes, 0, 'close cut the zeros')
   await reopened.close()
 })
 
