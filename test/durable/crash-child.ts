@@ -6,7 +6,10 @@
 // batch's keys, also atomically. Small checkpoint thresholds make
 // checkpoints (and log segment drops) happen between kills. Odd-numbered
 // keys of a batch go to the column family "side", so a batch spans two
-// families and must still be whole after a crash.
+// families and must still be whole after a crash. One batch in four pads its
+// values ("<n>:<size>:ppp..."), so that many of those records are over 8 KiB
+// and a mapped log writes them with a write call rather than a copy: a kill
+// can land in either path.
 import { MakoLevel } from '../../adapters/level/mako-level.js'
 
 const dir = process.argv[2]!
@@ -21,12 +24,13 @@ const rand = (m: number): number => { x = (Math.imul(x, 1664525) + 1013904223) >
 
 for (;;) {
   const size = 1 + rand(40)
+  const pad = rand(4) === 0 ? ':' + 'p'.repeat(500) : ''
   type Op = { type: 'put', key: string, value: string, columnFamily?: unknown } | { type: 'del', key: string, columnFamily?: unknown }
   const ops: Op[] = []
   for (let i = 0; i < size; i++) {
     ops.push(i % 2 === 1
-      ? { type: 'put', key: `b${n}-${i}`, value: `${n}:${size}`, columnFamily: side }
-      : { type: 'put', key: `b${n}-${i}`, value: `${n}:${size}` })
+      ? { type: 'put', key: `b${n}-${i}`, value: `${n}:${size}${pad}`, columnFamily: side }
+      : { type: 'put', key: `b${n}-${i}`, value: `${n}:${size}${pad}` })
   }
   ops.push({ type: 'put', key: 'last', value: String(n) })
   if (n % 7 === 0 && n > 10) {
