@@ -108,6 +108,13 @@ async function check (fs: MemoryFs, run: Run, mustHaveUpTo: number, exact = fals
   return problem
 }
 
+/** The first byte of every record's payload, from the log's first record on. */
+async function firstBytes (log: FileLog): Promise<number[]> {
+  const out: number[] = []
+  for await (const r of log.read(1)) out.push(r.payload[0] as number)
+  return out
+}
+
 for (const writeMode of ['mapped', 'inline', 'threadpool'] as const) {
   t.test(`${writeMode} writes: a failure at each file-system call never loses or invents an acknowledged record`, async (t) => {
     const seed = testSeed()
@@ -198,8 +205,7 @@ t.test('a short write is cut back: a rejected record never reappears after a lat
   t.equal(await log.append(new Uint8Array(10).fill(4)), 2)
   await log.close()
   const reopened = await FileLog.open(dir)
-  const seen: number[] = []
-  for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
+  const seen = await firstBytes(reopened)
   t.strictSame(seen, [1, 4], 'the record rejected as seq 3 is not behind the acknowledged seq 2')
   t.equal(reopened.recovery.tornTail, undefined, 'and nothing half-written was left behind')
   await reopened.close()
@@ -266,8 +272,7 @@ t.test('mapped: a full disk fails the write that prepares the segment; the group
   await log.close()
   t.equal(statSync(log.segmentFiles[0]!).size, filled.end + 17, 'close cut the prepared zeros: the file ends at its last record')
   const reopened = await FileLog.open(dir)
-  const seen: number[] = []
-  for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
+  const seen = await firstBytes(reopened)
   t.strictSame(seen, [1, ...Array<number>(100).fill(9), ...Array<number>(filled.count).fill(5), 4], 'the rejected records are not in the log')
   t.equal(reopened.recovery.zeroTailBytes, 0, 'and no zeros were left behind')
   await reopened.close()
@@ -286,8 +291,7 @@ t.test('mapped: a mapping that fails rejects the group and the log goes on', asy
   t.equal(await log.append(new Uint8Array(4000).fill(3)), filled.count + 2, 'the same append again succeeds')
   await log.close()
   const reopened = await FileLog.open(dir)
-  const seen: number[] = []
-  for await (const r of reopened.read(1)) seen.push(r.payload[0] as number)
+  const seen = await firstBytes(reopened)
   t.strictSame(seen, [1, ...Array<number>(filled.count).fill(5), 3])
   await reopened.close()
 })
@@ -314,14 +318,13 @@ t.test('mapped: a group over 8 KiB is one write call, and small groups after it 
   t.equal(fs.count('mapping'), maps, 'and no mapping')
   t.equal(await log.append(Uint8Array.of(5)), 5)
   t.equal(fs.count('mapping'), maps + 1, 'a small record after it maps the file again')
-  const live: number[] = []
-  for await (const r of log.read(1)) live.push(r.payload[0] as number)
+  const live = await firstBytes(log)
   t.strictSame(live, [1, 2, 3, 4, 5], 'the open log reads back every record')
   await log.close()
   const reopened = await FileLog.open(dir)
-  const seen: Uint8Array[] = []
-  for await (const r of reopened.read(1)) seen.push(r.payload)
-  t.strictSame(seen.map((p) => [p.length, p[0]]), [[1, 1], [20_000, 2], [1, 3], [prepared, 4], [1, 5]], 'and so does the reopened log')
+  const seen: Array<[number, number | undefined]> = []
+  for await (const r of reopened.read(1)) seen.push([r.payload.length, r.payload[0]])
+  t.strictSame(seen, [[1, 1], [20_000, 2], [1, 3], [prepared, 4], [1, 5]], 'and so does the reopened log')
   t.equal(reopened.recovery.zeroTailBytes, 0, 'close cut the zeros')
   await reopened.close()
 })

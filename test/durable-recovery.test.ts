@@ -246,17 +246,18 @@ for (const logWriteMode of ['inline', ...(nodeFileSystem.mapping !== undefined ?
     // (4 KB each, so copied into the mapping) have filled what was ready.
     fs.failAt = fs.calls.length
     fs.failCode = 'ENOSPC'
+    const keyAt = (i: number): string => `b${String(i).padStart(3, '0')}`
     const acked: string[] = []
     let failure: unknown
     for (let i = 0; i < 100 && failure === undefined; i++) {
-      const key = `b${String(i).padStart(3, '0')}`
+      const key = keyAt(i)
       await db.put(key, '2'.repeat(4000)).then(() => { acked.push(key) }, (err: unknown) => { failure = err })
     }
     t.match(failure, { code: 'MAKO_IO_ERROR', transient: true }, `a put was rejected, after ${acked.length} acknowledged`)
     t.equal(fs.calls[fs.failAt]?.op, 'write', 'the failure was a write call')
     if (logWriteMode === 'mapped') t.ok(acked.length >= 10, 'mapped: the puts before it were copied into the prepared bytes')
     else t.equal(acked.length, 0, 'inline: the first put after it')
-    t.equal(await db.get(`b${String(acked.length).padStart(3, '0')}`), undefined, 'the failed write is not visible')
+    t.equal(await db.get(keyAt(acked.length)), undefined, 'the failed write is not visible')
     t.equal(await db.get('a'), '1', 'earlier data is intact')
     await db.put('c', '3')
     t.equal(await db.get('c'), '3', 'writes succeed again once there is space')

@@ -1106,9 +1106,10 @@ export class FileLog implements Log {
       // Past the prepared zeros the window ends before these bytes, so the
       // next copy needs a new mapping anyway: letting this one go now means
       // the file never grows under a view.
-      if (need > this.fileEnd) this.unmapWindow()
+      const grows = need > this.fileEnd
+      if (grows) this.unmapWindow()
       writeAllSync(this.fs, this.fd, buf, start, end, seg.end)
-      if (need > this.fileEnd) this.fileEnd = need
+      if (grows) this.fileEnd = need
       return
     }
     let window = this.window
