@@ -185,7 +185,10 @@ t.test('configured delays slow replication between nodes', async (t) => {
   }
   // A final write waits for the leader's accept to reach a follower and
   // the answer to come back: two delayed hops. (The client is not delayed.)
-  t.ok(Math.min(...times) >= 50, `a final write took ${times.map((x) => x.toFixed(0)).join(', ')} ms, at least two 25 ms hops`)
+  // A timer counts from libuv's loop time, cached in whole milliseconds at
+  // the start of a loop turn, so each hop may end up to 1 ms short of 25 as
+  // performance.now() sees it (a clean-clone run failed >= 50 with "51, 50, 50 ms").
+  t.ok(Math.min(...times) >= 48, `a final write took ${times.map((x) => x.toFixed(1)).join(', ')} ms, at least two 25 ms hops`)
 })
 
 t.test('a client with no node to reach gives up in time', async (t) => {
