@@ -19,7 +19,7 @@ export const NodeBuffer: ViewConstructor = typeof species === 'function' && (spe
   ? species as ViewConstructor
   : class { constructor (b: ArrayBufferLike, o: number, n: number) { return Buffer.from(b, o, n) } } as unknown as ViewConstructor
 
-import type { Leaf } from '../../lib/btree/index.js'
+import { ENT, type Leaf } from '../../lib/btree/index.js'
 
 /** A format abstract-level may ask for: Node's Buffer or a plain Uint8Array. @internal */
 export type StoreFormat = 'buffer' | 'view'
@@ -30,8 +30,8 @@ export type StoreFormat = 'buffer' | 'view'
  */
 export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  const off = leaf.locs[3 * i]!
-  const klen = leaf.locs[3 * i + 1]!
+  const off = leaf.ents[ENT * i + 2]!
+  const klen = leaf.ents[ENT * i + 3]!
   return format === 'view' ? new Uint8Array(buffer, off, klen) : new NodeBuffer(buffer, off, klen)
 }
 
@@ -41,9 +41,10 @@ export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
  */
 export function valueOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  const locs = leaf.locs
-  const off = locs[3 * i]! + locs[3 * i + 1]!
-  const vlen = locs[3 * i + 2]!
+  const ents = leaf.ents
+  const e = ENT * i
+  const off = ents[e + 2]! + ents[e + 3]!
+  const vlen = ents[e + 4]!
   return format === 'view' ? new Uint8Array(buffer, off, vlen) : new NodeBuffer(buffer, off, vlen)
 }
 

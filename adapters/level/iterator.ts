@@ -8,7 +8,7 @@
  */
 
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level'
-import { Cursor, KeyWords, compareEntry, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
+import { Cursor, ENT, KeyWords, compareEntry, compareFrom, type Leaf, type Node } from '../../lib/btree/index.js'
 import { createRequire } from 'node:module'
 import type { StoreFormat } from './encoding.js'
 import { NodeBuffer, formatOf, keyOf, valueOf } from './encoding.js'
@@ -183,12 +183,13 @@ export class RangeScan {
       // One loop per kind and format pair, so the loop body has no branches
       // on them (V8 then keeps each loop's allocation sites monomorphic).
       if (kind === ENTRIES && kf === 'buffer' && vf === 'buffer') {
-        const { bufs, locs } = leaf
+        const { bufs, ents } = leaf
         for (let j = 0; j < n; j++, p += step) {
           const buffer = bufs[p]!
-          const off = locs[3 * p]!
-          const k = locs[3 * p + 1]!
-          out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, locs[3 * p + 2]!)])
+          const e = ENT * p
+          const off = ents[e + 2]!
+          const k = ents[e + 3]!
+          out.push([new NodeBuffer(buffer, off, k), new NodeBuffer(buffer, off + k, ents[e + 4]!)])
         }
       } else if (kind === ENTRIES) {
         for (let j = 0; j < n; j++, p += step) out.push([keyOf(leaf, p, kf), valueOf(leaf, p, vf)])

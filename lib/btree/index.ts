@@ -4,7 +4,7 @@
  * @module
  * @internal
  */
-export { BTree, Leaf, Branch, find, foundAt, lookup, checkValid, leafSearch, compareEntry, childIndex, LEAF_SIZE_DEFAULT, BRANCH_SIZE_DEFAULT } from './btree.js'
+export { BTree, ENT, Leaf, Branch, find, foundAt, lookup, checkValid, leafSearch, compareEntry, childIndex, LEAF_SIZE_DEFAULT, BRANCH_SIZE_DEFAULT } from './btree.js'
 export type { Node, Frozen, BTreeOptions } from './btree.js'
 export { Cursor } from './cursor.js'
 export type { SeekMode } from './cursor.js'
