@@ -19,7 +19,7 @@ export const NodeBuffer: ViewConstructor = typeof species === 'function' && (spe
   ? species as ViewConstructor
   : class { constructor (b: ArrayBufferLike, o: number, n: number) { return Buffer.from(b, o, n) } } as unknown as ViewConstructor
 
-import { ENT, type Leaf } from '../../lib/btree/index.js'
+import type { Leaf } from '../../lib/btree/index.js'
 
 /** A format abstract-level may ask for: Node's Buffer or a plain Uint8Array. @internal */
 export type StoreFormat = 'buffer' | 'view'
@@ -30,8 +30,8 @@ export type StoreFormat = 'buffer' | 'view'
  */
 export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  const off = leaf.ents[ENT * i + 2]!
-  const klen = leaf.ents[ENT * i + 3]!
+  const off = leaf.off(i)
+  const klen = leaf.klen(i)
   return format === 'view' ? new Uint8Array(buffer, off, klen) : new NodeBuffer(buffer, off, klen)
 }
 
@@ -41,10 +41,8 @@ export function keyOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
  */
 export function valueOf (leaf: Leaf, i: number, format: StoreFormat): Uint8Array {
   const buffer = leaf.bufs[i]!
-  const ents = leaf.ents
-  const e = ENT * i
-  const off = ents[e + 2]! + ents[e + 3]!
-  const vlen = ents[e + 4]!
+  const off = leaf.off(i) + leaf.klen(i)
+  const vlen = leaf.vlen(i)
   return format === 'view' ? new Uint8Array(buffer, off, vlen) : new NodeBuffer(buffer, off, vlen)
 }
 
